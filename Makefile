@@ -1,0 +1,41 @@
+# initstate: the two commands a new user needs are `make reproduce` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU wheel by default; override e.g. `make setup TORCH_SPEC="torch==2.11.0"` on a GPU box.
+TORCH_SPEC ?= torch==2.13.0
+PROFILE ?= default
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint reproduce bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# torch first and pinned: an unpinned torch in a fresh venv resolves to a multi-GB CUDA build.
+	$(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e ".[data,exp,dev]"
+	$(PY) -m initstate.data.fetch
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the project with all extras (idempotent)
+
+test: setup ## run the test suite
+	$(PY) -m pytest -q tests
+
+lint: setup ## run ruff
+	$(VENV)/bin/ruff check src tests experiments benchmarks
+
+reproduce: setup ## run the replication sweep (PROFILE=default|full) and write the report
+	$(PY) -m initstate.smoke
+
+bench: setup ## time each strategy against bare torch.nn (ratios)
+	$(PY) benchmarks/overhead.py
+
+clean: ## remove the venv and caches (keeps results/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache outputs multirun

@@ -1,0 +1,30 @@
+"""initstate: torch.nn recurrent modules whose initial state is zero, noisy, learned or adaptive.
+
+>>> import torch, initstate
+>>> lstm = initstate.LSTM(8, 16, num_layers=2, batch_first=True, init="learned")
+>>> out, (h, c) = lstm(torch.randn(4, 10, 8))
+>>> lstm.initial_state(4)[0].shape
+torch.Size([2, 4, 16])
+"""
+
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .state import reset_rows
+from .strategies import STRATEGIES, InitialState, build_strategy, register
+
+__version__ = "0.1.0"
+INIT_CHOICES = tuple(STRATEGIES)
+
+__all__ = [
+    "GRU",
+    "INIT_CHOICES",
+    "LSTM",
+    "RNN",
+    "STRATEGIES",
+    "GRUCell",
+    "InitialState",
+    "LSTMCell",
+    "RNNCell",
+    "build_strategy",
+    "register",
+    "reset_rows",
+]

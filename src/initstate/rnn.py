@@ -1,0 +1,203 @@
+"""Drop-in ``torch.nn`` recurrent modules whose initial state follows a pluggable strategy.
+
+Every class subclasses the ``torch.nn`` class of the same name, takes exactly its arguments plus the
+keyword-only strategy options below, keeps its ``state_dict`` keys (adding the strategy's own under
+``init_state.``), and has its exact ``forward`` semantics. The only difference: when ``forward``
+gets no ``hx``, the state comes from :meth:`initial_state` instead of zeros.
+
+Strategy options (keyword-only, shared by all six classes):
+    init: ``"zero"`` (default), ``"noisy"``, ``"learned"``, ``"learned_noisy"``, ``"adaptive"``, or
+        an :class:`~initstate.strategies.InitialState` instance built for this module's shapes.
+    noise_std: σ of the Gaussian noise of the noisy strategies (default 0.3, r2rt's choice).
+    init_mask: one bool per state component (``(h, c)`` for LSTMs, ``(h,)`` otherwise); ``False``
+        keeps that component at zero, e.g. ``(True, False)`` learns ``h0`` only.
+    learned_init: starting value of a learned state, ``"zeros"`` (default) or ``"normal"``.
+    adaptive_decay: EMA decay of the ``adaptive`` strategy's gradient estimate (default 0.99).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from .strategies import InitialState, build_strategy
+
+
+class _InitStateMixin:
+    """Adds the strategy keywords to a torch.nn recurrent class (put it first in the bases)."""
+
+    _batch_dim: int
+    init_state: InitialState
+
+    def __init__(
+        self,
+        *args,
+        init: str | InitialState = "zero",
+        noise_std: float = 0.3,
+        init_mask: Sequence[bool] | None = None,
+        learned_init: str = "zeros",
+        adaptive_decay: float = 0.99,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        shapes, names = self._state_layout()
+        self.init_state = build_strategy(
+            init,
+            shapes,
+            self._batch_dim,
+            names=names,
+            mask=init_mask,
+            noise_std=noise_std,
+            learned_init=learned_init,
+            adaptive_decay=adaptive_decay,
+            device=kwargs.get("device"),
+            dtype=kwargs.get("dtype"),
+        )
+
+    def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
+        raise NotImplementedError
+
+    def _ref_weight(self) -> Tensor:
+        return next(iter(self.parameters()))
+
+    def _pack_state(self, parts: Sequence[Tensor]):
+        return tuple(parts) if len(parts) > 1 else parts[0]
+
+    def initial_state(self, batch_size: int | None = None):
+        """The state used when ``forward`` gets no ``hx``, in the current train/eval mode.
+
+        Args:
+            batch_size: ``B``; ``None`` gives the unbatched shapes.
+
+        Returns:
+            For ``LSTM`` a tuple ``(h_0, c_0)`` of shapes ``(D * num_layers, B, H_out)`` and
+            ``(D * num_layers, B, H_cell)``; for ``GRU``/``RNN`` one tensor
+            ``(D * num_layers, B, H_out)``; for ``LSTMCell`` a tuple of two ``(B, H)`` tensors and
+            for ``GRUCell``/``RNNCell`` one ``(B, H)`` tensor. ``B`` is dropped when ``batch_size``
+            is ``None``. Dtype and device follow the module's weights.
+        """
+        w = self._ref_weight()
+        return self._pack_state(self.init_state.materialize(batch_size, w.dtype, w.device))
+
+    def _default_hx(self, batch_size: int | None, dtype: torch.dtype, device: torch.device):
+        parts = self.init_state(batch_size, dtype, device)
+        if all(p is None for p in parts):
+            return None  # torch.nn builds the zeros itself: the zero strategy costs nothing
+        parts = [
+            p if p is not None
+            else torch.zeros(self.init_state.batched_shape(i, batch_size), dtype=dtype, device=device)
+            for i, p in enumerate(parts)
+        ]
+        return self._pack_state(parts)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, init={self.init_state.name!r}"
+
+
+class _RNNBaseMixin(_InitStateMixin):
+    _batch_dim = 1
+
+    def _state_layout(self):
+        d = 2 if self.bidirectional else 1
+        h_out = self.proj_size if getattr(self, "proj_size", 0) > 0 else self.hidden_size
+        if self.mode == "LSTM":
+            return [(d * self.num_layers, h_out), (d * self.num_layers, self.hidden_size)], ["h0", "c0"]
+        return [(d * self.num_layers, h_out)], ["h0"]
+
+    def _ref_weight(self) -> Tensor:
+        return self.weight_ih_l0
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            if isinstance(input, PackedSequence):
+                # hx is given in the caller's batch order; torch permutes it for packed input.
+                batch, ref = int(input.batch_sizes[0]), input.data
+            elif input.dim() == 2:
+                batch, ref = None, input  # unbatched (L, H_in)
+            else:
+                batch, ref = input.size(0 if self.batch_first else 1), input
+            hx = self._default_hx(batch, ref.dtype, ref.device)
+        return super().forward(input, hx)
+
+
+class _CellMixin(_InitStateMixin):
+    _batch_dim = 0
+
+    def _state_layout(self):
+        if isinstance(self, nn.LSTMCell):
+            return [(self.hidden_size,), (self.hidden_size,)], ["h0", "c0"]
+        return [(self.hidden_size,)], ["h0"]
+
+    def _ref_weight(self) -> Tensor:
+        return self.weight_ih
+
+    def forward(self, input: Tensor, hx=None):
+        if hx is None:
+            batch = None if input.dim() == 1 else input.size(0)
+            hx = self._default_hx(batch, input.dtype, input.device)
+        return super().forward(input, hx)
+
+
+class LSTM(_RNNBaseMixin, nn.LSTM):
+    r"""``torch.nn.LSTM`` with a pluggable initial state (see the module docstring for options).
+
+    Shape:
+        - input: ``(L, H_in)`` unbatched, ``(L, B, H_in)`` or ``(B, L, H_in)`` with
+          ``batch_first=True``, or a ``PackedSequence``.
+        - hx: optional ``(h_0, c_0)``, ``(D * num_layers, B, H_out)`` and
+          ``(D * num_layers, B, H_cell)`` (no ``B`` when unbatched). Overrides the strategy.
+        - output: as ``torch.nn.LSTM``: ``output`` ``(L, B, D * H_out)`` and ``(h_n, c_n)``.
+
+    ``D`` is 2 when bidirectional else 1, ``H_out`` is ``proj_size`` if set else ``hidden_size``.
+    """
+
+
+class GRU(_RNNBaseMixin, nn.GRU):
+    r"""``torch.nn.GRU`` with a pluggable initial state.
+
+    Shape:
+        - input: ``(L, H_in)``, ``(L, B, H_in)``, ``(B, L, H_in)`` or a ``PackedSequence``.
+        - hx: optional ``(D * num_layers, B, H_out)`` (``(D * num_layers, H_out)`` unbatched).
+        - output: ``(L, B, D * H_out)`` and ``h_n`` ``(D * num_layers, B, H_out)``.
+    """
+
+
+class RNN(_RNNBaseMixin, nn.RNN):
+    r"""``torch.nn.RNN`` (tanh or relu) with a pluggable initial state.
+
+    Shape:
+        - input: ``(L, H_in)``, ``(L, B, H_in)``, ``(B, L, H_in)`` or a ``PackedSequence``.
+        - hx: optional ``(D * num_layers, B, H_out)`` (``(D * num_layers, H_out)`` unbatched).
+        - output: ``(L, B, D * H_out)`` and ``h_n`` ``(D * num_layers, B, H_out)``.
+    """
+
+
+class LSTMCell(_CellMixin, nn.LSTMCell):
+    r"""``torch.nn.LSTMCell`` with a pluggable initial state.
+
+    Shape:
+        - input: ``(B, H_in)`` or ``(H_in,)``.
+        - hx: optional ``(h_0, c_0)``, each ``(B, H)`` or ``(H,)``. Overrides the strategy.
+        - output: ``(h_1, c_1)``, each ``(B, H)`` or ``(H,)``.
+    """
+
+
+class GRUCell(_CellMixin, nn.GRUCell):
+    r"""``torch.nn.GRUCell`` with a pluggable initial state.
+
+    Shape:
+        - input: ``(B, H_in)`` or ``(H_in,)``; hx: optional ``(B, H)`` or ``(H,)``.
+        - output: ``h_1``, ``(B, H)`` or ``(H,)``.
+    """
+
+
+class RNNCell(_CellMixin, nn.RNNCell):
+    r"""``torch.nn.RNNCell`` with a pluggable initial state.
+
+    Shape:
+        - input: ``(B, H_in)`` or ``(H_in,)``; hx: optional ``(B, H)`` or ``(H,)``.
+        - output: ``h_1``, ``(B, H)`` or ``(H,)``.
+    """

@@ -1,0 +1,25 @@
+"""Initial-state strategies: one small module each, registered by name in :data:`STRATEGIES`.
+
+Imported in the order the choices are listed to users (zero, noisy, learned, learned_noisy,
+adaptive).
+"""
+
+# isort: off
+from .base import STRATEGIES, InitialState, build_strategy, register
+from .zero import Zero
+from .noisy import Noisy
+from .learned import Learned, LearnedNoisy
+from .adaptive import Adaptive
+# isort: on
+
+__all__ = [
+    "STRATEGIES",
+    "Adaptive",
+    "InitialState",
+    "Learned",
+    "LearnedNoisy",
+    "Noisy",
+    "Zero",
+    "build_strategy",
+    "register",
+]

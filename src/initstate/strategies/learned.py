@@ -1,0 +1,109 @@
+"""``learned`` and ``learned_noisy``: a trainable state vector broadcast over the batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .base import InitialState, check_noise_std, register
+
+LEARNED_INITS = ("zeros", "normal")
+
+
+@register("learned")
+class Learned(InitialState):
+    """A trainable initial state, the same for every sequence, in training and evaluation.
+
+    Args:
+        learned_init: ``"zeros"`` (default) or ``"normal"`` (N(0, 0.1²)) for the starting value.
+        device, dtype: factory arguments of the parameters, as in torch.nn.
+
+    Attributes:
+        <name> (e.g. ``h0``, ``c0``): one parameter per unmasked component, of the component's shape
+            (``(D*num_layers, H)`` for the nn.RNN family, ``(H,)`` for cells).
+    """
+
+    def __init__(
+        self,
+        shapes: Sequence[Sequence[int]],
+        batch_dim: int,
+        names: Sequence[str] | None = None,
+        mask: Sequence[bool] | None = None,
+        learned_init: str = "zeros",
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__(shapes, batch_dim, names, mask)
+        if learned_init not in LEARNED_INITS:
+            raise ValueError(
+                f"unknown learned_init {learned_init!r}; valid choices: {', '.join(LEARNED_INITS)}"
+            )
+        self.learned_init = learned_init
+        for i, name in enumerate(self.names):
+            param = nn.Parameter(torch.empty(self.shapes[i], device=device, dtype=dtype)) if self.mask[i] else None
+            self.register_parameter(name, param)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            for p in self.states():
+                if p is None:
+                    continue
+                if self.learned_init == "zeros":
+                    p.zero_()
+                else:
+                    p.normal_(0.0, 0.1)
+
+    def states(self) -> list[Tensor | None]:
+        """The learned tensors, one per component (``None`` where masked)."""
+        return [getattr(self, name) for name in self.names]
+
+    def _param(self, i: int, dtype: torch.dtype) -> Tensor:
+        p = getattr(self, self.names[i])
+        return p if p.dtype == dtype else p.to(dtype)
+
+    def component(self, i, batch_size, dtype, device) -> Tensor | None:
+        p = self._param(i, dtype)
+        if batch_size is None:
+            return p
+        # expand() is a view; cuDNN needs a contiguous hx, hence the copy.
+        return p.unsqueeze(self.batch_dim).expand(self.batched_shape(i, batch_size)).contiguous()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, learned_init={self.learned_init!r}"
+
+
+@register("learned_noisy")
+class LearnedNoisy(Learned):
+    """The learned state plus fresh N(0, noise_std²) noise per sequence in training mode (r2rt).
+
+    In evaluation mode the state is the learned one, without noise.
+    """
+
+    def __init__(
+        self,
+        shapes: Sequence[Sequence[int]],
+        batch_dim: int,
+        names: Sequence[str] | None = None,
+        mask: Sequence[bool] | None = None,
+        learned_init: str = "zeros",
+        noise_std: float = 0.3,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__(shapes, batch_dim, names, mask, learned_init, device=device, dtype=dtype)
+        self.noise_std = check_noise_std(noise_std)
+
+    def component(self, i, batch_size, dtype, device) -> Tensor | None:
+        if not self.training or self.noise_std == 0.0:
+            return super().component(i, batch_size, dtype, device)
+        p = self._param(i, dtype)
+        noise = torch.empty(self.batched_shape(i, batch_size), dtype=dtype, device=device)
+        noise.normal_(0.0, self.noise_std)
+        # The broadcast add yields a fresh contiguous tensor: no separate expand().contiguous().
+        return noise.add_(p if batch_size is None else p.unsqueeze(self.batch_dim))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, noise_std={self.noise_std}"
