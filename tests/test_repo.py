@@ -1,0 +1,39 @@
+"""Repository hygiene: the conda environment and pyproject agree; the Makefile has its targets."""
+
+import re
+from pathlib import Path
+
+import tomllib
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r): r for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        wanted.update({_name(r): r for r in extra})
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = {_name(r): r for r in pip if not r.startswith("-e")}
+    assert set(listed) == set(wanted), f"only in environment.yml: {set(listed) - set(wanted)}; only in pyproject: {set(wanted) - set(listed)}"
+    for name, req in wanted.items():
+        if name != "torch":  # environment.yml pins the CPU wheel make setup installs
+            assert listed[name].replace(" ", "") == req.replace(" ", ""), name
+    make = (ROOT / "Makefile").read_text()
+    pinned = re.search(r"^TORCH_SPEC \?= (\S+)", make, re.M).group(1)
+    assert listed["torch"] == pinned
+
+
+def test_makefile_targets_and_ci():
+    make = (ROOT / "Makefile").read_text()
+    for target in ("help", "setup", "test", "lint", "reproduce"):
+        assert re.search(rf"^{target}:.*## ", make, re.M), target
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make reproduce" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
