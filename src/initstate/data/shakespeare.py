@@ -89,6 +89,8 @@ def _corpus(texts: str) -> tuple[dict[str, np.ndarray], str]:
     lut = np.zeros(256, dtype=np.uint8)
     lut[codes] = np.arange(len(codes), dtype=np.uint8)
     tokens = {w: lut[a] for w, a in arrays.items()}
+    for t in tokens.values():
+        t.flags.writeable = False  # shared by every load in this process: never mutate
     return tokens, "".join(map(chr, codes))
 
 
