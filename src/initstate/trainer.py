@@ -1,0 +1,123 @@
+"""One epoch of training or evaluation: the loop every run uses, short enough to read at once.
+
+``windows`` batches start every row from the strategy's initial state (``hx=None``). ``stateful``
+batches carry the previous chunk's final state, detached, and restart only the rows flagged in
+``Batch.reset`` (:func:`initstate.reset_rows`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .data.base import SequenceDataset
+from .model import SequenceModel, accuracy, per_step_loss
+from .state import reset_rows
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+@dataclass
+class EpochStats:
+    """Sums over one pass; ``profile_*`` are ``(max_position,)`` loss sums/counts per step index."""
+
+    loss_sum: float = 0.0
+    count: int = 0
+    correct: float = 0.0
+    finite: bool = True
+    profile_sum: Tensor | None = None
+    profile_count: Tensor | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.count, 1) if self.finite else math.nan
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.count, 1)
+
+    def profile(self) -> list[float | None]:
+        """Mean loss at step ``t`` of a sequence, ``None`` where no sequence reaches ``t``."""
+        if self.profile_sum is None:
+            return []
+        mean = self.profile_sum / self.profile_count.clamp_min(1)
+        return [m if c > 0 else None for m, c in zip(mean.tolist(), self.profile_count.tolist())]
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid choices: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
+
+
+def run_epoch(
+    model: SequenceModel,
+    data: SequenceDataset,
+    split: str,
+    batch_size: int,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+    tbptt: int = 50,
+    grad_clip: float = 0.0,
+    max_position: int = 0,
+    device: torch.device | str = "cpu",
+) -> EpochStats:
+    """Train on ``split`` when ``optimizer`` is given (shuffled with ``generator``), else evaluate.
+
+    Returns the mean loss per real step (per sequence for classify), the accuracy for classify,
+    and, when ``max_position > 0``, the loss profile over the first ``max_position`` steps of each
+    sequence. Training stops at the first non-finite loss (``finite=False``).
+    """
+    training = optimizer is not None
+    model.train(training)
+    stats = EpochStats()
+    if max_position > 0 and data.task != "classify":
+        stats.profile_sum = torch.zeros(max_position, dtype=torch.float64)
+        stats.profile_count = torch.zeros(max_position, dtype=torch.long)
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct = torch.zeros((), dtype=torch.float64)
+    state = None
+    with torch.set_grad_enabled(training):
+        for batch in data.batches(split, batch_size, shuffle=training, generator=generator, tbptt=tbptt):
+            batch = batch.to(device)
+            hx = None
+            if data.regime == "stateful":
+                hx = reset_rows(state, model.rnn.initial_state(batch.reset.numel()), batch.reset)
+            out, state = model(batch.inputs, hx, batch.lengths)
+            losses = per_step_loss(data.task, out, batch.targets)
+            if data.task == "classify":
+                n = losses.numel()
+                loss = losses.mean()
+                correct += accuracy(out, batch.targets).sum().double()
+            else:
+                mask = batch.mask
+                n = int(mask.sum())
+                if n == 0:
+                    continue
+                loss = (losses * mask).sum() / n
+                if stats.profile_sum is not None:
+                    pos, keep = batch.positions[mask], losses.detach()[mask].double()
+                    inside = pos < max_position
+                    stats.profile_sum += torch.bincount(pos[inside], keep[inside], max_position).cpu()
+                    stats.profile_count += torch.bincount(pos[inside], minlength=max_position).cpu()
+            if training:
+                if not torch.isfinite(loss):
+                    stats.finite = False
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+            loss_sum += loss.detach().double() * n
+            stats.count += n
+    stats.loss_sum = float(loss_sum)
+    stats.correct = float(correct)
+    if not math.isfinite(stats.loss_sum):
+        stats.finite = False
+    return stats

@@ -1,0 +1,175 @@
+"""The Hydra training harness: every dataset × strategy trains, bad configs fail early, results
+are deterministic, divergence is recorded, finished runs are skipped and killed runs resume."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import initstate
+from initstate import run as run_mod
+from initstate.run import ConfigError, train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# Small sizes so that one epoch takes well under a second.
+TINY = {
+    "synthetic_short": ["data.num_sequences=40", "data.val_sequences=8", "data.test_sequences=8"],
+    "synthetic_long": ["data.num_sequences=2", "data.length=200", "data.val_sequences=1", "data.test_sequences=1"],
+    "shakespeare_windows": ["data.max_train_chars=3000", "data.max_eval_chars=600"],
+    "shakespeare_stateful": ["data.max_train_chars=3000", "data.max_eval_chars=600"],
+    "japanese_vowels": [],
+    "treering_windows": [],
+    "treering_stateful": [],
+    "folk": ["data.max_tunes=40"],
+}
+
+
+def make_cfg(tmp_path, *overrides, data="synthetic_short", tiny=True):
+    base = [f"data={data}", f"paths.sweeps_root={tmp_path}/sweeps", "logger=none", "trainer.epochs=1",
+            "trainer.progress=false", "model.hidden_size=8", "model.embedding_dim=4"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose("train", overrides=base + (TINY.get(data, []) if tiny else []) + list(overrides))
+
+
+def available_datasets():
+    return sorted(p.stem for p in (CONF / "data").glob("*.yaml") if p.stem != "custom")
+
+
+@pytest.mark.parametrize("data", available_datasets())
+@pytest.mark.parametrize("init", initstate.INIT_CHOICES)
+def test_every_dataset_and_strategy_trains(tmp_path, data, init):
+    cfg = make_cfg(tmp_path, f"init_state={init}", data=data)
+    s = train(cfg, log=lambda *_: None)
+    assert s["status"] == "finished" and s["epochs_run"] == 1
+    assert np.isfinite(s["best_val_loss"]) and np.isfinite(s["test_at_best"])
+    run_dir = tmp_path / "sweeps" / "dev" / data / init / "seed=0"
+    assert (run_dir / "summary.json").exists() and (run_dir / "config.yaml").exists()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["gap"] == pytest.approx(rows[0]["val_loss"] - rows[0]["train_loss"])
+    assert not (run_dir / "checkpoint.pt").exists()
+    if s["task"] != "classify":
+        assert s["position_profile"][0] is not None
+    if init in ("learned", "learned_noisy", "adaptive"):
+        assert "state/h0_norm" in rows[0]
+
+
+def test_custom_dataset_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 20, size=30)
+    path = tmp_path / "mine.npz"
+    np.savez(path, values=rng.normal(size=(lengths.sum(), 2)).astype("float32"), lengths=lengths)
+    cfg = make_cfg(tmp_path, f"data.path={path}", "data.task=forecast", data="custom")
+    assert train(cfg, log=lambda *_: None)["status"] == "finished"
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("init_state.noise_std=-0.1", "noise_std must be >= 0"),
+        ("trainer.batch_size=0", "batch_size must be >= 1"),
+        ("init_state.name=learnt", "valid: zero, noisy, learned, learned_noisy, adaptive"),
+        ("trainer.optimizer=rmsprop", "valid: adam, adamw, sgd"),
+        ("model.bidirectional=true", "needs a classify dataset"),
+        ("trainer.device=cuda:7", "no CUDA device"),
+    ],
+)
+def test_bad_config_fails_before_writing(tmp_path, override, match):
+    if "cuda" in override and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    cfg = make_cfg(tmp_path, override)
+    with pytest.raises(ConfigError, match=match):
+        train(cfg, log=lambda *_: None)
+    assert not list((tmp_path / "sweeps").rglob("*.json*"))
+
+
+def _metrics(tmp_path, name):
+    lines = (tmp_path / "sweeps" / "dev" / "synthetic_short" / name / "seed=3" / "metrics.jsonl").read_text()
+    return [{k: v for k, v in json.loads(x).items() if k != "wall_time"} for x in lines.splitlines()]
+
+
+def test_same_seed_same_metrics(tmp_path):
+    a = make_cfg(tmp_path / "a", "init_state=learned_noisy", "seed=3", "trainer.epochs=2")
+    b = make_cfg(tmp_path / "b", "init_state=learned_noisy", "seed=3", "trainer.epochs=2")
+    train(a, log=lambda *_: None)
+    train(b, log=lambda *_: None)
+    assert _metrics(tmp_path / "a", "learned_noisy") == _metrics(tmp_path / "b", "learned_noisy")
+
+
+def test_paired_seeds_share_initial_weights(tmp_path):
+    from hydra.utils import instantiate
+
+    cfgs = [make_cfg(tmp_path, f"init_state={s}", "seed=5") for s in ("zero", "learned", "adaptive")]
+    data = instantiate(cfgs[0].data)
+    models = [run_mod.build_model(c, data) for c in cfgs]
+    ref = models[0].state_dict()
+    for m in models[1:]:
+        for k, v in ref.items():
+            assert torch.equal(v, m.state_dict()[k]), k
+    # The data order depends on the seed's generator only, not on the global RNG.
+    order = [b.inputs for b in data.batches("train", 8, shuffle=True, generator=torch.Generator().manual_seed(1))]
+    torch.manual_seed(123)
+    again = [b.inputs for b in data.batches("train", 8, shuffle=True, generator=torch.Generator().manual_seed(1))]
+    assert all(torch.equal(x, y) for x, y in zip(order, again))
+
+
+def test_divergence_is_recorded(tmp_path):
+    cfg = make_cfg(tmp_path, "trainer.optimizer=sgd", "trainer.lr=1e12", "trainer.grad_clip=0",
+                   "trainer.epochs=3", "model=rnn")
+    s = train(cfg, log=lambda *_: None)
+    assert s["status"] == "diverged" and s["diverged"]
+    assert s["epochs_run"] < 3
+
+
+def test_rerun_skips_finished_runs(tmp_path):
+    cfg = make_cfg(tmp_path)
+    train(cfg, log=lambda *_: None)
+    summary = next((tmp_path / "sweeps").rglob("summary.json"))
+    mtime = summary.stat().st_mtime_ns
+    lines = []
+    train(cfg, log=lines.append)
+    assert lines and lines[0].startswith("[skip]") and summary.stat().st_mtime_ns == mtime
+    # A changed config in the same directory is not "finished": it runs again.
+    lines.clear()
+    train(make_cfg(tmp_path, "trainer.lr=0.01"), log=lines.append)
+    assert lines[-1].startswith("[done]") and summary.stat().st_mtime_ns != mtime
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    overrides = ("init_state=noisy", "trainer.epochs=3", "seed=3")
+    train(make_cfg(tmp_path / "a", *overrides), log=lambda *_: None)
+
+    real = run_mod.run_epoch
+    calls = {"train": 0}
+
+    def dying(model, data, split, *a, **kw):
+        if split == "train":
+            calls["train"] += 1
+            if calls["train"] == 2:
+                raise KeyboardInterrupt  # killed during the second epoch
+        return real(model, data, split, *a, **kw)
+
+    monkeypatch.setattr(run_mod, "run_epoch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(make_cfg(tmp_path / "b", *overrides), log=lambda *_: None)
+    run_dir = tmp_path / "b" / "sweeps" / "dev" / "synthetic_short" / "noisy" / "seed=3"
+    assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists()
+    monkeypatch.setattr(run_mod, "run_epoch", real)
+    lines = []
+    train(make_cfg(tmp_path / "b", *overrides), log=lines.append)
+    assert lines[0].startswith("[resume]") and "epoch 1" in lines[0]
+    assert _metrics(tmp_path / "a", "noisy") == _metrics(tmp_path / "b", "noisy")
+
+
+def test_wandb_offline_writes_a_run_and_none_writes_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_env"))
+    cfg = make_cfg(tmp_path / "w", "logger=wandb")
+    train(cfg, log=lambda *_: None)
+    runs = list((tmp_path / "w" / "sweeps" / "dev" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
+    train(make_cfg(tmp_path / "n"), log=lambda *_: None)
+    assert not list((tmp_path / "n").rglob("wandb"))
