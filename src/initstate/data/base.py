@@ -163,6 +163,8 @@ class SequenceDataset:
             raise ValueError(f"unknown regime {self.regime!r}; valid choices: {', '.join(REGIMES)}")
         if self.task == "classify" and self.regime != "windows":
             raise ValueError("task 'classify' needs regime 'windows' (one label per sequence)")
+        if self.task == "classify" and any(self.split(s).labels is None for s in ("train", "val", "test")):
+            raise ValueError(f"dataset {self.name!r}: task 'classify' needs labels in every split")
 
     def split(self, name: str) -> Split:
         if name not in ("train", "val", "test"):
@@ -311,5 +313,5 @@ def normalize(train: Split, *others: Split) -> tuple[Tensor, Tensor]:
     std = vals.std(0).nan_to_num(1.0)
     std = torch.where(std > 1e-8, std, torch.ones_like(std))
     for s in (train, *others):
-        s.values = ((s.values.reshape(s.values.shape[0], -1) - mean) / std).reshape(s.values.shape)
+        s.values = ((s.values.reshape(s.values.shape[0], mean.numel()) - mean) / std).reshape(s.values.shape)
     return mean, std

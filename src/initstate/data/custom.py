@@ -29,7 +29,7 @@ Example::
 
     np.savez("mydata.npz", values=np.random.randn(100, 3), lengths=[40, 35, 25],
              labels=[0, 1, 0], split=["train", "train", "test"])
-    python -m initstate.train data=custom data.path=mydata.npz data.task=classify
+    python experiments/train.py data=custom data.path=mydata.npz data.task=classify
 
 A malformed file fails with one line naming the file and the field, e.g.
 ``custom data file mydata.npz: 'lengths' sums to 90 but 'values' has 100 steps``.
@@ -228,7 +228,9 @@ def _split_ids(split: np.ndarray, S: int, fail) -> np.ndarray:
         raise fail(f"'split' must hold 0/1/2 or 'train'/'val'/'test', got dtype {split.dtype}")
     if (ids < 0).any():
         i = int(np.argmax(ids < 0))
-        raise fail(f"'split'[{i}] is {split[i]!r}; valid values: 0, 1, 2 or 'train', 'val', 'test'")
+        raise fail(
+            f"'split'[{i}] is {split[i].item()!r}; valid values: 0, 1, 2 or 'train', 'val', 'test'"
+        )
     return ids
 
 

@@ -1,0 +1,306 @@
+"""The user's own ``.npz`` data: exact round trips and one clear line per malformed file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra.utils
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from initstate.data import custom
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
+
+
+def write(tmp_path, name="data.npz", **arrays) -> str:
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def forecast_arrays():
+    rng = np.random.default_rng(0)
+    lengths = np.array([4, 3, 5, 2, 6])
+    return {
+        "values": rng.normal(5.0, 2.0, (lengths.sum(), 3)).astype(np.float32),
+        "lengths": lengths,
+        "labels": np.array([1, 0, 2, 1, 0]),
+        "split": np.array(["train", "val", "train", "test", "train"]),
+    }
+
+
+def pieces(values, lengths, keep):
+    """The steps of the sequences whose index is in ``keep``, in file order."""
+    ends = np.cumsum(lengths)
+    return np.concatenate(
+        [values[e - n : e] for i, (e, n) in enumerate(zip(ends, lengths, strict=True)) if i in keep]
+    )
+
+
+@pytest.mark.parametrize("task", ["forecast", "classify"])
+def test_round_trip_with_split_and_train_normalisation(tmp_path, task):
+    a = forecast_arrays()
+    ds = custom.load(path=write(tmp_path, **a), task=task)
+    assert (ds.name, ds.task, ds.regime, ds.num_channels) == ("custom", task, "windows", 3)
+    keep = {"train": [0, 2, 4], "val": [1], "test": [3]}
+    raw_train = pieces(a["values"], a["lengths"], keep["train"]).astype(np.float64)
+    mean, std = raw_train.mean(0), raw_train.std(0, ddof=1)  # hand-computed, train only
+    assert np.allclose(ds.norm_mean.numpy(), mean, atol=1e-5)
+    assert np.allclose(ds.norm_std.numpy(), std, atol=1e-5)
+    for split, idx in keep.items():
+        s = ds.split(split)
+        assert s.lengths.tolist() == a["lengths"][idx].tolist()
+        want = (pieces(a["values"], a["lengths"], idx) - mean) / std
+        assert s.values.dtype == torch.float32
+        assert np.allclose(s.values.numpy(), want, atol=1e-5)
+        if task == "classify":
+            assert s.labels.tolist() == a["labels"][idx].tolist()
+        else:
+            assert s.labels is None  # labels are ignored outside classify
+    assert ds.num_classes == (3 if task == "classify" else None)
+    assert ds.info["split_from"] == "file"
+
+
+def test_round_trip_lm_integer_split_ids(tmp_path):
+    values = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3], dtype=np.int32)
+    lengths = np.array([3, 4, 3])
+    ds = custom.load(
+        path=write(tmp_path, values=values, lengths=lengths, split=np.array([2, 0, 1])), task="lm"
+    )
+    assert ds.vocab_size == 10 and ds.num_channels == 0 and ds.norm_mean is None
+    assert ds.train.values.dtype == torch.long
+    assert ds.train.values.tolist() == [1, 5, 9, 2] and ds.train.lengths.tolist() == [4]
+    assert ds.val.values.tolist() == [6, 5, 3] and ds.test.values.tolist() == [3, 1, 4]
+
+
+def test_lm_accepts_whole_floats_and_1d_forecast_is_one_channel(tmp_path):
+    path = write(
+        tmp_path, values=np.array([0.0, 2.0, 1.0, 1.0]), lengths=np.array([2, 2]), split=[0, 0]
+    )
+    assert custom.load(path=path, task="lm").train.values.tolist() == [0, 2, 1, 1]
+    ds = custom.load(path=path, task="forecast", regime="stateful")
+    assert ds.num_channels == 1 and ds.train.values.shape == (4, 1) and ds.regime == "stateful"
+    assert len(ds.val) == 0 and len(ds.test) == 0  # empty val/test splits are allowed
+
+
+def test_random_split_is_seeded_and_covers_everything(tmp_path):
+    S = 50
+    path = write(tmp_path, values=np.arange(3 * S, dtype=float), lengths=np.full(S, 3))
+    a = custom.load(path=path, task="forecast", seed=1, val_fraction=0.2, test_fraction=0.1)
+    b = custom.load(path=path, task="forecast", seed=1, val_fraction=0.2, test_fraction=0.1)
+    c = custom.load(path=path, task="forecast", seed=2, val_fraction=0.2, test_fraction=0.1)
+    assert [len(a.split(s)) for s in ("train", "val", "test")] == [35, 10, 5]
+
+    def ids(ds):  # sequence index of every sequence in each split, via its first raw value
+        return [
+            sorted(
+                int(round(v)) // 3
+                for v in (ds.split(s).values[::3, 0] * ds.norm_std + ds.norm_mean).tolist()
+            )
+            for s in ("train", "val", "test")
+        ]
+
+    assert ids(a) == ids(b) != ids(c)
+    assert sorted(sum(ids(a), [])) == list(range(S))
+    assert all(x == sorted(x) for x in ids(a))  # file order kept within a split
+    tiny = write(tmp_path, "tiny.npz", values=np.zeros(6), lengths=np.array([2, 2, 2]))
+    assert [
+        len(custom.load(path=tiny, task="forecast").split(s)) for s in ("train", "val", "test")
+    ] == [1, 1, 1]
+
+
+def test_yaml_marks_path_and_task_mandatory():
+    cfg = OmegaConf.load(CONF / "custom.yaml")
+    assert cfg._target_ == "initstate.data.custom.load"
+    assert OmegaConf.is_missing(cfg, "path") and OmegaConf.is_missing(cfg, "task")
+
+
+def test_yaml_instantiates_with_path_and_task(tmp_path):
+    cfg = OmegaConf.load(CONF / "custom.yaml")
+    cfg.path, cfg.task = write(tmp_path, **forecast_arrays()), "classify"
+    ds = hydra.utils.instantiate(cfg)
+    assert ds.name == "custom" and ds.task == "classify" and len(ds.train) == 3
+
+
+def test_relative_path_is_taken_from_the_working_directory(tmp_path, monkeypatch):
+    write(tmp_path, **forecast_arrays())
+    monkeypatch.chdir(tmp_path)
+    assert len(custom.load(path="data.npz", task="forecast").train) == 3
+
+
+def one_line_error(match, tmp_path, task="forecast", **arrays):
+    path = write(tmp_path, **arrays)
+    with pytest.raises(ValueError, match=match) as info:
+        custom.load(path=path, task=task)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"custom data file {path}: ")
+    return msg
+
+
+def test_missing_fields(tmp_path):
+    a = forecast_arrays()
+    msg = one_line_error("missing field 'values'", tmp_path, lengths=a["lengths"], vals=a["values"])
+    assert "found: lengths, vals" in msg
+    one_line_error("missing field 'lengths'", tmp_path, values=a["values"])
+    one_line_error(
+        "missing field 'labels' \\(needed for task 'classify'\\)",
+        tmp_path,
+        "classify",
+        values=a["values"],
+        lengths=a["lengths"],
+    )
+
+
+def test_inconsistent_fields(tmp_path):
+    a = forecast_arrays()  # 20 steps in 5 sequences
+    one_line_error(
+        "'lengths' sums to 21 but 'values' has 20 steps",
+        tmp_path,
+        values=a["values"],
+        lengths=a["lengths"] + np.array([1, 0, 0, 0, 0]),
+    )
+    one_line_error(
+        "'labels' has shape \\(4,\\) but 'lengths' gives 5 sequences",
+        tmp_path,
+        "classify",
+        values=a["values"],
+        lengths=a["lengths"],
+        labels=a["labels"][:4],
+    )
+    one_line_error(
+        "'split' has shape \\(3,\\)",
+        tmp_path,
+        values=a["values"],
+        lengths=a["lengths"],
+        split=[0, 1, 2],
+    )
+    one_line_error(
+        "'lengths'\\[3\\] is 1; task 'forecast' needs every length >= 2",
+        tmp_path,
+        values=a["values"][:19],
+        lengths=np.array([4, 3, 5, 1, 6]),
+    )
+    one_line_error(
+        "'lengths' must hold whole numbers",
+        tmp_path,
+        values=a["values"],
+        lengths=a["lengths"] + 0.5,
+    )
+    one_line_error(
+        "'labels' must be non-negative",
+        tmp_path,
+        "classify",
+        values=a["values"],
+        lengths=a["lengths"],
+        labels=np.array([0, -1, 0, 0, 0]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ([0, 1, 3, 0, 0], "'split'[2] is 3;"),
+        (["train", "valid", "test", "train", "train"], "'split'[1] is 'valid';"),
+        ([0, 1, 2, 0, 0.5], "'split'[4] is 0.5;"),
+    ],
+)
+def test_bad_split_values(tmp_path, bad, named):
+    a = forecast_arrays()
+    msg = one_line_error(
+        "valid values: 0, 1, 2 or 'train', 'val', 'test'",
+        tmp_path,
+        values=a["values"],
+        lengths=a["lengths"],
+        split=np.array(bad),
+    )
+    assert named in msg
+
+
+def test_no_train_sequence(tmp_path):
+    a = forecast_arrays()
+    one_line_error(
+        "no sequence is in the train split",
+        tmp_path,
+        values=a["values"],
+        lengths=a["lengths"],
+        split=np.full(5, 1),
+    )
+
+
+def test_lm_needs_non_negative_integers(tmp_path):
+    lengths = np.array([2, 2])
+    one_line_error(
+        "non-negative integers for task 'lm' \\(found 0.5 at step 2\\)",
+        tmp_path,
+        "lm",
+        values=np.array([1.0, 2.0, 0.5, 3.0]),
+        lengths=lengths,
+    )
+    one_line_error(
+        "non-negative integers for task 'lm' \\(found -1 at step 1\\)",
+        tmp_path,
+        "lm",
+        values=np.array([1, -1, 0, 3]),
+        lengths=lengths,
+    )
+    one_line_error(
+        "must be \\(N,\\) token ids for task 'lm'",
+        tmp_path,
+        "lm",
+        values=np.zeros((4, 2)),
+        lengths=lengths,
+    )
+
+
+def test_non_finite_and_non_numeric_values(tmp_path):
+    lengths = np.array([2, 2])
+    one_line_error(
+        "NaN or infinite entry at step 2",
+        tmp_path,
+        values=np.array([[1.0], [2.0], [np.nan], [0.0]]),
+        lengths=lengths,
+    )
+    one_line_error(
+        "numeric \\(N,\\) or \\(N, C\\) array",
+        tmp_path,
+        values=np.array(["a", "b", "c", "d"]),
+        lengths=lengths,
+    )
+
+
+def test_unknown_task_and_regime_name_the_choices(tmp_path):
+    path = write(tmp_path, **forecast_arrays())
+    with pytest.raises(
+        ValueError, match="unknown task 'regress'; valid choices: lm, forecast, classify"
+    ):
+        custom.load(path=path, task="regress")
+    with pytest.raises(
+        ValueError, match="unknown regime 'online'; valid choices: windows, stateful"
+    ):
+        custom.load(path=path, task="forecast", regime="online")
+    with pytest.raises(ValueError, match="classify' needs regime 'windows'"):
+        custom.load(path=path, task="classify", regime="stateful")
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="custom data file .*nope.npz: no such file"):
+        custom.load(path=str(tmp_path / "nope.npz"), task="lm")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        custom.load(path=str(tmp_path / "one.npy"), task="lm")
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="cannot read it as .npz"):
+        custom.load(path=str(tmp_path / "junk.npz"), task="lm")
+    a = forecast_arrays()
+    path = write(
+        tmp_path,
+        "obj.npz",
+        values=a["values"],
+        lengths=a["lengths"],
+        split=np.array(["train", 1], dtype=object),
+    )
+    with pytest.raises(ValueError, match="field 'split' is an object array"):
+        custom.load(path=path, task="forecast")
