@@ -163,8 +163,8 @@ class SequenceDataset:
             raise ValueError(f"unknown regime {self.regime!r}; valid choices: {', '.join(REGIMES)}")
         if self.task == "classify" and self.regime != "windows":
             raise ValueError("task 'classify' needs regime 'windows' (one label per sequence)")
-        if self.task == "classify" and any(self.split(s).labels is None for s in ("train", "val", "test")):
-            raise ValueError(f"dataset {self.name!r}: task 'classify' needs labels in every split")
+        if self.task == "classify" and any(len(sp) and sp.labels is None for sp in (self.train, self.val, self.test)):
+            raise ValueError(f"dataset {self.name!r}: task 'classify' needs labels in every non-empty split")
 
     def split(self, name: str) -> Split:
         if name not in ("train", "val", "test"):
