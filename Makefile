@@ -6,10 +6,14 @@ PY := $(VENV)/bin/python
 # A CPU wheel by default; override e.g. `make setup TORCH_SPEC="torch==2.11.0"` on a GPU box.
 TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= default
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+EXPERIMENT_default := reproduce
+EXPERIMENT_full := reproduce_full
+EXPERIMENT = $(or $(EXPERIMENT_$(PROFILE)),$(error PROFILE must be default or full, got '$(PROFILE)'))
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce bench clean
+.PHONY: help setup test lint reproduce smoke bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +35,14 @@ test: setup ## run the test suite
 lint: setup ## run ruff
 	$(VENV)/bin/ruff check src tests experiments benchmarks
 
-reproduce: setup ## run the replication sweep (PROFILE=default|full) and write the report
+reproduce: setup ## run the replication sweep (PROFILE=default|full) and write results/$(PROFILE)/REPORT.md
+	@start=$$(date +%s); \
+	$(PY) experiments/train.py experiment=$(EXPERIMENT) hydra.launcher.n_jobs=$(JOBS) $(ARGS) && \
+	$(PY) experiments/analyze.py sweeps/$(EXPERIMENT) results/$(PROFILE) --profile $(PROFILE) \
+		--sweep-seconds $$(( $$(date +%s) - start )) \
+		--command "make reproduce PROFILE=$(PROFILE) JOBS=$(JOBS) $(ARGS)"
+
+smoke: setup ## a 10-second smoke of the library (no claim tested)
 	$(PY) -m initstate.smoke
 
 bench: setup ## time each strategy against bare torch.nn (ratios)
