@@ -199,3 +199,18 @@ def test_reset_rows_mixes_and_detaches():
     assert initstate.reset_rows(None, init, reset) is init
     cell = initstate.reset_rows(torch.zeros(3, 4), torch.ones(3, 4), reset, batch_dim=0)
     assert cell[:, 0].tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (cuDNN rejects a non-contiguous hx)")
+@pytest.mark.parametrize("init", ["learned", "learned_noisy", "adaptive", "noisy"])
+def test_cuda_cudnn_accepts_the_state(init):
+    m = initstate.LSTM(3, 4, num_layers=2, bidirectional=True, init=init).cuda().train()
+    x = torch.randn(7, 5, 3, device="cuda")
+    h, c = m.initial_state(5)
+    assert h.is_contiguous() and c.is_contiguous() and h.device.type == "cuda"
+    out, _ = m(x)
+    out.sum().backward()
+    ref = nn.LSTM(3, 4, num_layers=2, bidirectional=True).cuda()
+    ref.load_state_dict(m.state_dict(), strict=False)
+    m.eval()
+    torch.testing.assert_close(m(x)[0], ref(x, m.initial_state(5))[0])

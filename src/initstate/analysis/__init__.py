@@ -51,6 +51,6 @@ def analyze(sweep_dir: str | Path, out_dir: str | Path, *, profile: str = "defau
         "sweep_wall": f"{sweep_seconds / 60:.1f} min" if sweep_seconds else "–",
         "config": OmegaConf.to_container(OmegaConf.load(first), resolve=True),
     }
-    atomic_write_text(out / "REPORT.md", render(runs, table, verdict, side, meta, figs))
+    atomic_write_text(out / "REPORT.md", render(runs, table, verdict, side, meta, figs, curves))
     atomic_write_text(out / "COMMAND.txt", f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
     return {"runs": len(runs), "verdicts": json.loads(verdict.to_json(orient="records"))}

@@ -75,6 +75,36 @@ def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, out: Path) -> Path
     return _save(fig, out / "learning_curves.png")
 
 
+def paired_difference_curves(curves: pd.DataFrame, runs: pd.DataFrame, out: Path) -> Path:
+    """Val loss minus the zero strategy's val loss, same seed and epoch: mean ± 95% CI over seeds.
+
+    Absolute curves hide effects much smaller than the fall of the loss; the paired difference
+    shows them (below 0: ahead of zero)."""
+    zero = curves[curves["label"] == "zero"][["dataset", "seed", "epoch", "val_loss"]]
+    d = curves[curves["label"] != "zero"].merge(zero, on=["dataset", "seed", "epoch"], suffixes=("", "_zero"))
+    d["diff"] = d["val_loss"] - d["val_loss_zero"]
+    datasets = sorted(d["dataset"].unique())
+    fig, axes = _grid(max(len(datasets), 1))
+    for ax, ds in zip(axes, datasets):
+        g = d[d["dataset"] == ds]
+        for label in _labels(g):
+            agg = g[g["label"] == label].groupby("epoch")["diff"].apply(lambda v: mean_ci(v.to_numpy()))
+            ep = agg.index.to_numpy() + 1
+            m, lo, hi = (np.array([a[i] for a in agg]) for i in range(3))
+            ax.plot(ep, m, color=color(label), label=label, lw=1.4)
+            ax.fill_between(ep, lo, hi, color=color(label), alpha=0.15, lw=0)
+        ax.axhline(0, color=COLORS["zero"], lw=0.8)
+        task = runs.loc[runs["dataset"] == ds, "task"].iloc[0]
+        ax.set_title(ds)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"val loss − zero's, {LOSS_UNITS[task].split(' (')[0]}", fontsize=8)
+        ax.grid(alpha=0.3)
+    if datasets:
+        axes[0].legend(fontsize=7)
+    fig.suptitle("Paired difference to the zero strategy (val loss, same seed): mean ± 95% CI")
+    return _save(fig, out / "paired_difference_curves.png")
+
+
 def gap_bars(runs: pd.DataFrame, out: Path) -> Path:
     """Generalization gap (val − train loss at the best-val epoch) per strategy and dataset."""
     ok = runs[~runs["diverged"].astype(bool)]
@@ -134,7 +164,7 @@ def verdict_grid(verdicts: pd.DataFrame, out: Path) -> Path:
     ax.set_ylim(len(claims), 0)
     ax.set_xticks(np.arange(len(cols)) + 0.5, cols, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(np.arange(len(claims)) + 0.5, claims, fontsize=8)
-    ax.set_title("Verdict per claim and dataset (green supported, red contradicted, grey inconclusive)", fontsize=9)
+    ax.set_title("Verdicts (green supported, red contradicted, grey inconclusive)", fontsize=9)
     return _save(fig, out / "verdict_grid.png")
 
 
@@ -150,7 +180,8 @@ def _save(fig, path: Path) -> Path:
 
 def all_figures(runs, curves, profiles, verdicts, out: Path) -> list[Path]:
     out = Path(out)
-    paths = [learning_curves(curves, runs, out), gap_bars(runs, out), position_profiles(profiles, runs, out)]
+    paths = [learning_curves(curves, runs, out), paired_difference_curves(curves, runs, out), gap_bars(runs, out),
+             position_profiles(profiles, runs, out)]
     if len(verdicts):
         paths.append(verdict_grid(verdicts, out))
     return paths
