@@ -55,7 +55,7 @@ def main() -> None:
             first = load_once(yaml, cache)
             cached = load_once(yaml, cache)
         s = first["sizes"]
-        cell = lambda k: f"{s[k]['sequences']}/{s[k]['steps']}"  # noqa: E731
+        cell = lambda k, s=s: f"{s[k]['sequences']}/{s[k]['steps']}"  # noqa: E731
         print(f"{name:<22} {first['task']:<9} {first['regime']:<9} {cell('train'):>17} {cell('val'):>15} "
               f"{cell('test'):>15} {first['load_s']:8.2f} {cached['load_s']:8.2f}")
 

@@ -3,7 +3,7 @@
 1. Steps/s of one training epoch through ``initstate.trainer.run_epoch`` (batching, masking,
    per-position bookkeeping) versus a bare loop over pre-built tensors with the same model,
    optimizer and batch count, interleaved over rounds.
-2. Wall time of a 4-run sweep with the joblib launcher (2 jobs, 1 thread each) versus the same
+2. Wall time of an 8-run sweep with the joblib launcher (2 jobs, 1 thread each) versus the same
    sweep run sequentially with Hydra's basic launcher.
 
     python benchmarks/harness.py            # both
@@ -67,7 +67,7 @@ def loop_ratio(data_name: str, rounds: int) -> tuple[float, float, int]:
 def sweep_time(launcher: list[str]) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, str(ROOT / "experiments" / "train.py"), "-m", "init_state=zero,noisy,learned,learned_noisy",
-               "data=synthetic_short", "logger=none", "trainer.epochs=5", "trainer.progress=false", "trainer.threads=1",
+               "seed=0,1", "data=synthetic_short", "logger=none", "trainer.epochs=10", "trainer.progress=false", "trainer.threads=1",
                f"paths.sweeps_root={tmp}", *launcher]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, cwd=tmp)
@@ -87,7 +87,7 @@ def main() -> None:
     if not args.no_sweep:
         seq = sweep_time([])
         par = sweep_time(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
-        print(f"4-run sweep: sequential {seq:.1f} s, joblib 2 jobs {par:.1f} s, speed-up {seq / par:.2f}x")
+        print(f"8-run sweep: sequential {seq:.1f} s, joblib 2 jobs {par:.1f} s, speed-up {seq / par:.2f}x")
 
 
 if __name__ == "__main__":

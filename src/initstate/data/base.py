@@ -233,25 +233,31 @@ def _scatter_rows(flat: Tensor, lengths: Tensor, width: int, fill) -> Tensor:
     return out
 
 
+def _padded(data: Split, task: str) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The split's input/target pairs padded once to ``(S, L_max, ...)``, cached on the split, so
+    an epoch only indexes rows (no per-batch gathering). Returns ``(inputs, targets, lengths)``."""
+    cached = getattr(data, "_padded_cache", None)
+    if cached is not None and cached[0] == task and cached[1] is data.values and cached[2] is data.lengths:
+        return cached[3]
+    x, y, plen = _pairs(data.values, data.lengths, task)
+    width = max(int(plen.max()) if len(plen) else 1, 1)
+    out = (_scatter_rows(x, plen, width, 0), None if y is None else _scatter_rows(y, plen, width, 0), plen)
+    data._padded_cache = (task, data.values, data.lengths, out)  # holds values: `is` stays valid
+    return out
+
+
 def _window_batches(data: Split, task, batch_size, shuffle, generator) -> Iterator[Batch]:
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    offsets = data.offsets
+    xs, ys, plens = _padded(data, task)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        lens = data.lengths[idx]
-        # Gather the chosen sequences' steps in order, without a Python loop over rows.
-        row_of = torch.repeat_interleave(torch.arange(len(idx)), lens)
-        within = torch.arange(int(lens.sum())) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
-        flat = data.values[offsets[idx][row_of] + within]
-        x, y, plen = _pairs(flat, lens, task)
-        width = max(int(plen.max()), 1)
-        inputs = _scatter_rows(x, plen, width, 0)
-        targets = data.labels[idx] if task == "classify" else _scatter_rows(y, plen, width, 0)
+        plen = plens[idx]
+        width = max(int(plen.max()), 1)  # pad to the longest in the batch only
         pos = torch.arange(width).expand(len(idx), width)
         yield Batch(
-            inputs=inputs,
-            targets=targets,
+            inputs=xs[idx, :width],
+            targets=data.labels[idx] if task == "classify" else ys[idx, :width],
             mask=pos < plen[:, None],
             reset=torch.ones(len(idx), dtype=torch.bool),
             positions=pos.clone(),
