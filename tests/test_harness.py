@@ -173,3 +173,32 @@ def test_wandb_offline_writes_a_run_and_none_writes_none(tmp_path, monkeypatch):
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
     train(make_cfg(tmp_path / "n"), log=lambda *_: None)
     assert not list((tmp_path / "n").rglob("wandb"))
+
+
+def test_wandb_failure_only_warns(tmp_path, monkeypatch):
+    import wandb
+
+    def broken(*a, **kw):
+        raise RuntimeError("no wandb today")
+
+    monkeypatch.setattr(wandb, "init", broken)
+    with pytest.warns(UserWarning, match="wandb could not start"):
+        s = train(make_cfg(tmp_path, "logger=wandb"), log=lambda *_: None)
+    assert s["status"] == "finished"
+
+
+@pytest.mark.parametrize("experiment,seeds,datasets", [("reproduce", 5, 7), ("reproduce_full", 10, 8)])
+def test_experiment_profiles_compose(experiment, seeds, datasets):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("train", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    data = params.data.split(",")
+    assert len(data) == datasets and all((CONF / "data" / f"{d}.yaml").exists() for d in data)
+    assert params.init_state.split(",") == list(initstate.INIT_CHOICES)
+    assert params.seed == f"range({seeds})"
+    assert cfg.init_state.noise_std == 0.3 and cfg.sweep_name == experiment
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    # Every short-many / long-few pair of H4 is in the default grid.
+    from initstate.analysis.claims import PAIRS
+
+    assert all(a in data and b in data for a, b in PAIRS.values())
