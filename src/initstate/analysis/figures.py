@@ -106,24 +106,26 @@ def paired_difference_curves(curves: pd.DataFrame, runs: pd.DataFrame, out: Path
 
 
 def gap_bars(runs: pd.DataFrame, out: Path) -> Path:
-    """Generalization gap (val − train loss at the best-val epoch) per strategy and dataset."""
+    """Generalization gap (val − train loss at the best-val epoch) per strategy, one panel per
+    dataset (each on its own scale: the datasets' losses differ by orders of magnitude)."""
     ok = runs[~runs["diverged"].astype(bool)]
     datasets = sorted(ok["dataset"].unique())
-    labels = _labels(ok)
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(datasets) * len(labels) / 3), 4))
-    width = 0.8 / len(labels)
-    for i, label in enumerate(labels):
-        stats_ = [mean_ci(ok[(ok["dataset"] == ds) & (ok["label"] == label)]["gap_at_best"].to_numpy()) for ds in datasets]
+    fig, axes = _grid(max(len(datasets), 1), w=3.4, h=2.8)
+    for ax, ds in zip(axes, datasets):
+        g = ok[ok["dataset"] == ds]
+        labels = _labels(g)
+        stats_ = [mean_ci(g[g["label"] == label]["gap_at_best"].to_numpy()) for label in labels]
         m = np.array([s[0] for s in stats_])
         err = np.array([[s[0] - s[1] for s in stats_], [s[2] - s[0] for s in stats_]])
-        x = np.arange(len(datasets)) + (i - (len(labels) - 1) / 2) * width
-        ax.bar(x, m, width, yerr=err, color=color(label), label=label, capsize=2)
-    ax.axhline(0, color="k", lw=0.6)
-    ax.set_xticks(np.arange(len(datasets)), datasets, rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel("val − train loss at best epoch (dataset's loss units)")
-    ax.set_title("Generalization gap: mean ± 95% CI over seeds")
-    ax.legend(fontsize=7, ncol=len(labels))
-    ax.grid(axis="y", alpha=0.3)
+        ax.bar(np.arange(len(labels)), m, yerr=err, color=[color(x) for x in labels], capsize=3)
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=35, ha="right", fontsize=7)
+        task = g["task"].iloc[0]
+        ax.set_title(ds, fontsize=9)
+        ax.set_ylabel(f"val − train, {LOSS_UNITS[task].split(' (')[0]}", fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Generalization gap at the best-val epoch: mean ± 95% CI over seeds "
+                 "(train loss is measured in training mode, i.e. with the noise)", fontsize=9)
     return _save(fig, out / "generalization_gap.png")
 
 
