@@ -37,3 +37,11 @@ def test_makefile_targets_and_ci():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make reproduce" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_package_docstring_example_runs():
+    import doctest
+
+    import initstate
+
+    assert doctest.testmod(initstate).failed == 0
