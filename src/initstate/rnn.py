@@ -86,12 +86,7 @@ class _InitStateMixin:
         parts = self.init_state(batch_size, dtype, device)
         if all(p is None for p in parts):
             return None  # torch.nn builds the zeros itself: the zero strategy costs nothing
-        parts = [
-            p if p is not None
-            else torch.zeros(self.init_state.batched_shape(i, batch_size), dtype=dtype, device=device)
-            for i, p in enumerate(parts)
-        ]
-        return self._pack_state(parts)
+        return self._pack_state(self.init_state.fill_zeros(parts, batch_size, dtype, device))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, init={self.init_state.name!r}"

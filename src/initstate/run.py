@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from pathlib import Path
 
@@ -110,10 +109,6 @@ def build_model(cfg: DictConfig, dataset) -> SequenceModel:
 
 def run_dir_for(cfg: DictConfig, data_name: str) -> Path:
     return Path(cfg.paths.sweep_dir) / data_name / str(cfg.init_state.label) / f"seed={cfg.seed}"
-
-
-def _finite(x: float) -> bool:
-    return isinstance(x, float) and math.isfinite(x)
 
 
 def train(cfg: DictConfig, *, log=print) -> dict:

@@ -8,7 +8,7 @@ batches carry the previous chunk's final state, detached, and restart only the r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -30,7 +30,6 @@ class EpochStats:
     finite: bool = True
     profile_sum: Tensor | None = None
     profile_count: Tensor | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def loss(self) -> float:

@@ -20,12 +20,8 @@ from initstate.data import japanese_vowels as jv  # noqa: E402
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data" / "japanese_vowels.yaml"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory):
-    """Every test here reads and writes a throw-away cache, never the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("INITSTATE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
+# Every test here reads and writes a throw-away cache (tests/data/conftest.py), never the user's.
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,8 @@ SPLITS = ("train", "val", "test")
 BOUNDS = {"train": (0, 5586), "val": (5586, 6783), "test": (6783, 7980)}  # 70/15/15 of 7,980
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory):
-    """Every test here reads and writes a throw-away cache, never the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("INITSTATE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
+# Every test here reads and writes a throw-away cache (tests/data/conftest.py), never the user's.
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,16 @@ def _grid(n: int, w: float = 4.2, h: float = 3.2):
     return fig, axes.flat
 
 
+def _panel(ax, runs: pd.DataFrame, ds: str, xlabel: str, ylabel: str) -> None:
+    """Title a per-dataset panel and label its axes; ``ylabel`` may use ``{units}`` (e.g.
+    "MSE (train-normalised units)") and ``{loss}`` (e.g. "MSE") of the dataset's task."""
+    units = LOSS_UNITS[runs.loc[runs["dataset"] == ds, "task"].iloc[0]]
+    ax.set_title(ds)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel.format(units=units, loss=units.split(" (")[0]), fontsize=8)
+    ax.grid(alpha=0.3)
+
+
 def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, out: Path) -> Path:
     """Train (dashed) and val (solid) loss per epoch, mean ± 95% CI over seeds, one panel per dataset."""
     datasets = sorted(curves["dataset"].unique())
@@ -65,11 +75,7 @@ def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, out: Path) -> Path
                 m, lo, hi = (np.array([a[i] for a in agg]) for i in range(3))
                 ax.plot(ep, m, style, color=color(label), label=label if col == "val_loss" else None, lw=1.4)
                 ax.fill_between(ep, lo, hi, color=color(label), alpha=0.15, lw=0)
-        task = runs.loc[runs["dataset"] == ds, "task"].iloc[0]
-        ax.set_title(f"{ds}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(LOSS_UNITS[task], fontsize=8)
-        ax.grid(alpha=0.3)
+        _panel(ax, runs, ds, "epoch", "{units}")
     axes[0].legend(fontsize=7, title="val (solid), train (dashed)", title_fontsize=7)
     fig.suptitle("Learning curves: mean ± 95% CI over seeds")
     return _save(fig, out / "learning_curves.png")
@@ -94,11 +100,7 @@ def paired_difference_curves(curves: pd.DataFrame, runs: pd.DataFrame, out: Path
             ax.plot(ep, m, color=color(label), label=label, lw=1.4)
             ax.fill_between(ep, lo, hi, color=color(label), alpha=0.15, lw=0)
         ax.axhline(0, color=COLORS["zero"], lw=0.8)
-        task = runs.loc[runs["dataset"] == ds, "task"].iloc[0]
-        ax.set_title(ds)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"val loss − zero's, {LOSS_UNITS[task].split(' (')[0]}", fontsize=8)
-        ax.grid(alpha=0.3)
+        _panel(ax, runs, ds, "epoch", "val loss − zero's, {loss}")
     if datasets:
         axes[0].legend(fontsize=7)
     fig.suptitle("Paired difference to the zero strategy (val loss, same seed): mean ± 95% CI")
@@ -139,12 +141,8 @@ def position_profiles(profiles: pd.DataFrame, runs: pd.DataFrame, out: Path, max
         for label in _labels(g):
             h = g[g["label"] == label].groupby("position")["loss"].mean()
             ax.plot(h.index + 1, h.to_numpy(), color=color(label), label=label, lw=1.3)
-        task = runs.loc[runs["dataset"] == ds, "task"].iloc[0]
-        ax.set_title(ds)
-        ax.set_xlabel("step within the sequence")
-        ax.set_ylabel(f"val {LOSS_UNITS[task]}", fontsize=8)
+        _panel(ax, runs, ds, "step within the sequence", "val {units}")
         ax.set_xscale("log")
-        ax.grid(alpha=0.3)
     if datasets:
         axes[0].legend(fontsize=7)
     fig.suptitle("Per-position validation loss at the best epoch (mean over seeds)")

@@ -155,9 +155,7 @@ def load(
 
     mean = std = None
     if task != "lm":
-        # Empty val/test splits are skipped: base.normalize cannot reshape a 0-step split.
-        others = [splits[k] for k in ("val", "test") if len(splits[k])]
-        mean, std = normalize(splits["train"], *others)
+        mean, std = normalize(splits["train"], splits["val"], splits["test"])
     return SequenceDataset(
         name=name,
         task=task,

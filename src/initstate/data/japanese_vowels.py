@@ -24,8 +24,6 @@ read that file without importing aeon at all.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -55,7 +53,7 @@ def load(*, val_fraction: float = 0.2, seed: int = 0, cache: bool = True) -> Seq
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    raw, cache_path, from_cache = _raw(cache)
+    raw, cache_path, from_cache = cached_raw(NAME, CACHE_VERSION, _build, cache)
     official = Split(raw["train_values"], raw["train_lengths"], raw["train_labels"])
     test = Split(raw["test_values"], raw["test_lengths"], raw["test_labels"])
 
@@ -120,11 +118,6 @@ def subset(split: Split, keep: Tensor) -> Split:
     steps = torch.from_numpy(np.repeat(keep.numpy(), split.lengths.numpy()))
     labels = None if split.labels is None else split.labels[keep]
     return Split(split.values[steps], split.lengths[keep], labels)
-
-
-def _raw(cache: bool) -> tuple[dict, Path | None, bool]:
-    """The raw arrays: from the cache when present, else from aeon (then cached)."""
-    return cached_raw(NAME, CACHE_VERSION, _build, cache)
 
 
 def _build() -> dict:

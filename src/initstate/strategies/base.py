@@ -103,7 +103,16 @@ class InitialState(nn.Module):
         device: torch.device | str | None = None,
     ) -> tuple[Tensor, ...]:
         """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor."""
-        parts = self(batch_size, dtype, device)
+        return self.fill_zeros(self(batch_size, dtype, device), batch_size, dtype, device)
+
+    def fill_zeros(
+        self,
+        parts: Sequence[Tensor | None],
+        batch_size: int | None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> tuple[Tensor, ...]:
+        """``parts`` (as :meth:`forward` returned them) with each ``None`` made a zeros tensor."""
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         return tuple(
             p if p is not None else torch.zeros(self.batched_shape(i, batch_size), dtype=dtype, device=device)
