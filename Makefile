@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: an unpinned torch in a fresh venv resolves to a multi-GB CUDA build.
 	$(PY) -m pip install "$(TORCH_SPEC)"
 	$(PY) -m pip install -e ".[data,exp,dev]"
-	$(PY) -m initstate.data.fetch
+	$(PY) -m replication.data.fetch
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the project with all extras (idempotent)
@@ -43,7 +43,7 @@ reproduce: setup ## run the replication sweep (PROFILE=default|full) and write r
 		--command "make reproduce PROFILE=$(PROFILE) JOBS=$(JOBS) $(ARGS)"
 
 smoke: setup ## a 10-second smoke of the library (no claim tested)
-	$(PY) -m initstate.smoke
+	$(PY) -m replication.smoke
 
 bench: setup ## time each strategy against bare torch.nn (ratios)
 	$(PY) benchmarks/overhead.py

@@ -24,7 +24,7 @@ import json, sys, time
 t0 = time.perf_counter()
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-import torch, initstate.data  # not timed: every run imports them anyway
+import torch, replication.data  # not timed: every run imports them anyway
 t1 = time.perf_counter()
 d = instantiate(OmegaConf.load(sys.argv[1]))
 t2 = time.perf_counter()

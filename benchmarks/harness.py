@@ -1,6 +1,6 @@
 """Harness overhead and sweep parallelism, each measured against a baseline in the same run.
 
-1. Steps/s of one training epoch through ``initstate.trainer.run_epoch`` (batching, masking,
+1. Steps/s of one training epoch through ``replication.trainer.run_epoch`` (batching, masking,
    per-position bookkeeping) versus a bare loop over pre-built tensors with the same model,
    optimizer and batch count, interleaved over rounds.
 2. Wall time of an 8-run sweep with the joblib launcher (2 jobs, 1 thread each) versus the same
@@ -24,8 +24,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from initstate.model import SequenceModel, per_step_loss
-from initstate.trainer import run_epoch
+from replication.model import SequenceModel, per_step_loss
+from replication.trainer import run_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 

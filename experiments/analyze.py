@@ -1,11 +1,11 @@
-"""Turn a sweep directory into tables, figures and REPORT.md (the logic is initstate.analysis).
+"""Turn a sweep directory into tables, figures and REPORT.md (the logic is replication.analysis).
 
     python experiments/analyze.py sweeps/reproduce results/default --profile default
 """
 
 import argparse
 
-from initstate.analysis import analyze
+from replication.analysis import analyze
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Train one run, or sweep a grid with Hydra's multirun. The loop lives in initstate.run.
+"""Train one run, or sweep a grid with Hydra's multirun. The loop lives in replication.run.
 
     python experiments/train.py data=shakespeare_windows init_state=learned model=lstm seed=3
     python experiments/train.py -m init_state=zero,noisy,learned,learned_noisy \
@@ -11,8 +11,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from initstate.config import check_overrides
-from initstate.run import ConfigError, train
+from replication.config import check_overrides
+from replication.run import ConfigError, train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

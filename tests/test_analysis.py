@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from initstate.analysis import claims as C
-from initstate.analysis.collect import auc, collect
+from replication.analysis import claims as C
+from replication.analysis.collect import auc, collect
 
 
 def test_holm_by_hand():

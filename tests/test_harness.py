@@ -10,8 +10,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import initstate
-from initstate import run as run_mod
-from initstate.run import ConfigError, train
+from replication import run as run_mod
+from replication.run import ConfigError, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -199,6 +199,6 @@ def test_experiment_profiles_compose(experiment, seeds, datasets):
     assert cfg.init_state.noise_std == 0.3 and cfg.sweep_name == experiment
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     # Every short-many / long-few pair of H4 is in the default grid.
-    from initstate.analysis.claims import PAIRS
+    from replication.analysis.claims import PAIRS
 
     assert all(a in data and b in data for a, b in PAIRS.values())

@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from nbclient import NotebookClient
 
-from initstate.analysis import analyze
-from initstate.run import train
+from replication.analysis import analyze
+from replication.run import train
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -1,4 +1,4 @@
-"""Batching in ``initstate.data.base`` checked against hand-computed expectations.
+"""Batching in ``replication.data.base`` checked against hand-computed expectations.
 
 Sequence ``i`` holds the values ``100 * i + j`` at step ``j``, so every input or target names its
 own sequence and step and the tests can reconstruct where each step went.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from initstate.data.base import SequenceDataset, Split, normalize
+from replication.data.base import SequenceDataset, Split, normalize
 
 
 def tagged(lengths, channels: int | None = None) -> Split:

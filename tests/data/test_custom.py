@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from initstate.data import custom
+from replication.data import custom
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 
@@ -114,7 +114,7 @@ def test_random_split_is_seeded_and_covers_everything(tmp_path):
 
 def test_yaml_marks_path_and_task_mandatory():
     cfg = OmegaConf.load(CONF / "custom.yaml")
-    assert cfg._target_ == "initstate.data.custom.load"
+    assert cfg._target_ == "replication.data.custom.load"
     assert OmegaConf.is_missing(cfg, "path") and OmegaConf.is_missing(cfg, "task")
 
 

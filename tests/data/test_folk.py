@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from initstate.data import folk
+from replication.data import folk
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("music21") is None,
@@ -110,7 +110,7 @@ def test_cache_hit_avoids_music21(ds, monkeypatch):
 
 def test_cache_hit_does_not_import_music21(ds):
     code = (
-        "import sys; from initstate.data import folk; "
+        "import sys; from replication.data import folk; "
         f"d = folk.load(max_tunes={SMALL}, seed=0); assert d.info['parsed_now'] == 0; "
         "assert 'music21' not in sys.modules, 'music21 was imported'"
     )
@@ -142,12 +142,12 @@ def test_cache_written_atomically(tmp_path, monkeypatch):
     before = cache.read_bytes()
 
     # A kill between writing the new cache and renaming it leaves the old cache intact.
-    import initstate.io
+    import replication.io
 
     def killed(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(initstate.io.os, "replace", killed)
+    monkeypatch.setattr(replication.io.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         folk.select(max_tunes=10, seed=0)
     monkeypatch.undo()

@@ -15,7 +15,7 @@ aeon_datasets = pytest.importorskip(
     "aeon.datasets", reason="JapaneseVowels ships with aeon: pip install 'initstate[data]'"
 )
 
-from initstate.data import japanese_vowels as jv  # noqa: E402
+from replication.data import japanese_vowels as jv  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data" / "japanese_vowels.yaml"
 
@@ -153,7 +153,7 @@ def test_yaml_instantiates(ds):
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(CONF)
-    assert cfg._target_ == "initstate.data.japanese_vowels.load"
+    assert cfg._target_ == "replication.data.japanese_vowels.load"
     assert_same_dataset(hydra.utils.instantiate(cfg), ds)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from initstate.data import fetch
-from initstate.data import shakespeare as shk
-from initstate.data.base import cache_dir
+from replication.data import fetch
+from replication.data import shakespeare as shk
+from replication.data.base import cache_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"max_train_chars": 30_000, "max_eval_chars": 6_000}

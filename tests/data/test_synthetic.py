@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from initstate.data import synthetic
+from replication.data import synthetic
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 SMALL = dict(num_sequences=40, length=12, val_sequences=8, test_sequences=6)

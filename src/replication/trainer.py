@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from initstate import reset_rows
+
 from .data.base import SequenceDataset
 from .model import SequenceModel, accuracy, per_step_loss
-from .state import reset_rows
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 

@@ -250,7 +250,7 @@ def load(
         norm_mean=mean,
         norm_std=std,
         info={
-            "source": "synthetic limit-cycle oscillators (initstate.data.synthetic)",
+            "source": "synthetic limit-cycle oscillators (replication.data.synthetic)",
             "seed": seed,
             "system_seed": system_seed,
             "system_fingerprint": system.fingerprint(),

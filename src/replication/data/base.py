@@ -1,6 +1,6 @@
 """The dataset interface: variable-length sequences, a task, a regime, and tensor batching.
 
-A dataset module under ``initstate.data`` exposes ``load(**options) -> SequenceDataset`` and has a
+A dataset module under ``replication.data`` exposes ``load(**options) -> SequenceDataset`` and has a
 ``conf/data/<name>.yaml`` whose ``_target_`` points at it. Data stay tensors in memory; batching
 is vectorised, with no per-sample Python in the training loop.
 

@@ -1,7 +1,7 @@
 """Essen folk melodies (music21 corpus): many short symbolic sequences, next-token LM, ``windows``.
 
 Source: the 31 ``essenFolksong/*.abc`` collections shipped with ``music21`` (8,514 tunes). Each
-tune is one independent sequence (one :class:`~initstate.data.base.Split` item), read from the
+tune is one independent sequence (one :class:`~replication.data.base.Split` item), read from the
 initial state; tunes are split into train/val/test by tune, under ``seed``.
 
 Events. A tune becomes a list of ``(pitch, quarterLength)`` events: ``pitch`` is the MIDI number,
@@ -50,7 +50,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from initstate.io import atomic_torch_save
+from replication.io import atomic_torch_save
 
 from .base import SequenceDataset, Split, cache_dir, require
 

