@@ -78,12 +78,15 @@ def test_round_trip_lm_integer_split_ids(tmp_path):
 
 def test_lm_accepts_whole_floats_and_1d_forecast_is_one_channel(tmp_path):
     path = write(
-        tmp_path, values=np.array([0.0, 2.0, 1.0, 1.0]), lengths=np.array([2, 2]), split=[0, 0]
+        tmp_path,
+        values=np.array([0.0, 2.0, 1.0, 1.0, 3.0, 0.0]),
+        lengths=np.array([2, 2, 2]),
+        split=[0, 1, 2],
     )
-    assert custom.load(path=path, task="lm").train.values.tolist() == [0, 2, 1, 1]
+    assert custom.load(path=path, task="lm").train.values.tolist() == [0, 2]
     ds = custom.load(path=path, task="forecast", regime="stateful")
-    assert ds.num_channels == 1 and ds.train.values.shape == (4, 1) and ds.regime == "stateful"
-    assert len(ds.val) == 0 and len(ds.test) == 0  # empty val/test splits are allowed
+    assert ds.num_channels == 1 and ds.train.values.shape == (2, 1) and ds.regime == "stateful"
+    assert len(ds.val) == 1 and len(ds.test) == 1
 
 
 def test_random_split_is_seeded_and_covers_everything(tmp_path):
@@ -286,7 +289,7 @@ def test_unknown_task_and_regime_name_the_choices(tmp_path):
 
 
 def test_unreadable_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="custom data file .*nope.npz: no such file"):
+    with pytest.raises(custom.CustomDataError, match="custom data file .*nope.npz: no such file"):
         custom.load(path=str(tmp_path / "nope.npz"), task="lm")
     np.save(tmp_path / "one.npy", np.zeros(3))
     with pytest.raises(ValueError, match="not an .npz archive"):
@@ -304,3 +307,138 @@ def test_unreadable_files(tmp_path):
     )
     with pytest.raises(ValueError, match="field 'split' is an object array"):
         custom.load(path=path, task="forecast")
+
+
+def load_error(path, match, **options):
+    """``custom.load`` fails with one line that starts with the file's name and matches ``match``."""
+    with pytest.raises(custom.CustomDataError, match=match) as info:
+        custom.load(path=path, **options)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"custom data file {path}: "), msg
+    return msg
+
+
+def three_splits(n=3):
+    """``split`` for ``n >= 3`` sequences with every split non-empty."""
+    return np.array(["train"] * (n - 2) + ["val", "test"])
+
+
+def test_lm_token_id_at_or_beyond_max_vocab(tmp_path):
+    # vocab_size = max id + 1 sizes the embedding and the softmax: 1e9 would allocate ~128 GB.
+    lengths, split = np.array([2, 2, 2]), three_splits()
+    path = write(tmp_path, values=np.array([0, 1, 10**9, 2, 1, 0]), lengths=lengths, split=split)
+    msg = load_error(path, "'values' has token id 1000000000 at step 2", task="lm")
+    assert "data.max_vocab" in msg and "1000000" in msg
+    floats = write(
+        tmp_path, "f.npz", values=np.array([0, 1, 1e9, 2, 1, 0]), lengths=lengths, split=split
+    )
+    load_error(floats, "token id 1000000000(\\.0)? at step 2", task="lm")
+    # uint64 ids beyond int64 must not wrap to negative numbers on the way to int64.
+    u = write(
+        tmp_path,
+        "u.npz",
+        values=np.array([0, 2**64 - 1, 1, 1, 0, 0], dtype=np.uint64),
+        lengths=lengths,
+        split=split,
+    )
+    load_error(u, "token id 18446744073709551615 at step 1", task="lm")
+    # The bound is a setting: exactly max_vocab - 1 is fine, max_vocab is not.
+    ok = write(
+        tmp_path, "ok.npz", values=np.array([0, 1, 9, 2, 1, 0]), lengths=lengths, split=split
+    )
+    assert custom.load(path=ok, task="lm", max_vocab=10).vocab_size == 10
+    load_error(ok, "token id 9 at step 2; .*data.max_vocab=9", task="lm", max_vocab=9)
+    with pytest.raises(ValueError, match="data.max_vocab must be a positive integer"):
+        custom.load(path=ok, task="lm", max_vocab=0)
+
+
+def test_yaml_max_vocab_default_matches_the_loader():
+    import inspect
+
+    cfg = OmegaConf.load(CONF / "custom.yaml")
+    default = inspect.signature(custom.load).parameters["max_vocab"].default
+    assert cfg.max_vocab == default == 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("lengths", "match"),
+    [
+        # int64 sum wraps to exactly len(values) = 4: this used to segfault in repeat_interleave
+        (
+            np.array([2**62] * 4 + [4], dtype=np.int64),
+            "'lengths'\\[0\\] is 4611686018427387904, but 'values' has only 4 steps",
+        ),
+        # wraps to 0
+        (np.array([2**62] * 4, dtype=np.int64), "'lengths'\\[0\\] is 4611686018427387904"),
+        (np.array([2, 2**64 - 2], dtype=np.uint64), "'lengths'\\[1\\] is 18446744073709551614"),
+        (np.array([2.0, 1e30]), "'lengths'\\[1\\] is 1000000000000000019884624838656"),
+    ],
+)
+def test_huge_lengths_are_a_clear_error(tmp_path, lengths, match):
+    path = write(tmp_path, values=np.zeros(4), lengths=lengths)
+    load_error(path, match, task="forecast")
+
+
+def test_lengths_sum_is_exact(tmp_path):
+    # every length fits, but the sum (checked as a Python int) does not match
+    path = write(tmp_path, values=np.zeros(6), lengths=np.array([2, 2, 3]))
+    load_error(path, "'lengths' sums to 7 but 'values' has 6 steps", task="forecast")
+
+
+def test_values_beyond_float32_are_rejected(tmp_path):
+    values = np.random.default_rng(0).normal(size=(12, 2))
+    values[7, 1] = -1e39  # finite in float64, inf in float32
+    path = write(tmp_path, values=values, lengths=np.array([4, 4, 4]), split=three_splits())
+    msg = load_error(path, "'values' has -1e\\+39 at step 7, channel 1", task="forecast")
+    assert "float32" in msg
+
+
+def test_standardised_values_must_square_in_float32(tmp_path):
+    values = np.random.default_rng(0).normal(size=(12, 1))
+    values[10, 0] = 1e30  # a test outlier: standardised with train stats, its square is 1e60
+    path = write(tmp_path, values=values, lengths=np.array([4, 4, 4]), split=three_splits())
+    msg = load_error(path, "standardised .* at step 10 \\(test split\\)", task="forecast")
+    assert "float32" in msg
+
+
+def test_statistics_near_float32_max_are_exact(tmp_path):
+    # float32 sums of 3e38 overflow; float64 statistics standardise these to modest numbers
+    big = 3e38 * np.array([1, -1, 1, -1, 0.5, -0.5, 1, -1, 0.25, 0.5], dtype=np.float64)
+    path = write(tmp_path, values=big, lengths=np.array([6, 2, 2]), split=three_splits())
+    ds = custom.load(path=path, task="forecast")
+    train = big[:6]
+    mean, std = train.mean(), train.std(ddof=1)
+    assert np.isfinite(ds.norm_mean.numpy()).all() and np.isfinite(ds.norm_std.numpy()).all()
+    assert np.allclose(ds.norm_std.double().numpy(), std, rtol=1e-6)
+    for split, raw in (("train", train), ("val", big[6:8]), ("test", big[8:])):
+        got = ds.split(split).values[:, 0].double().numpy()
+        assert np.isfinite(got).all() and np.allclose(got, (raw - mean) / std, atol=1e-6)
+
+
+def test_text_file_named_npz(tmp_path):
+    (tmp_path / "x.npz").write_text("step,value\n0,1.5\n")
+    msg = load_error(
+        str(tmp_path / "x.npz"),
+        "not a NumPy .npz archive \\(write it with numpy.savez\\)$",
+        task="lm",
+    )
+    assert "pickle" not in msg
+    (tmp_path / "empty.npz").write_bytes(b"")
+    load_error(str(tmp_path / "empty.npz"), "not a NumPy .npz archive", task="lm")
+    load_error(str(tmp_path / "nope.npz"), "no such file", task="lm")
+
+
+def test_empty_val_or_test_split_is_an_error(tmp_path):
+    values, lengths = np.random.default_rng(0).normal(size=(800, 2)), [40] * 20
+    ev = write(
+        tmp_path, "ev.npz", values=values, lengths=lengths, split=["train"] * 17 + ["test"] * 3
+    )
+    msg = load_error(ev, "no sequence is in the val split", task="forecast")
+    assert "split 'val'" in msg and "data.val_fraction" in msg
+    et = write(tmp_path, "et.npz", values=values, lengths=lengths, split=[0] * 17 + [1] * 3)
+    load_error(et, "no sequence is in the test split.*split 'test'", task="forecast")
+    rnd = write(tmp_path, "rnd.npz", values=values, lengths=lengths)
+    load_error(rnd, "val split is empty.*data.val_fraction", task="forecast", val_fraction=0.0)
+    load_error(rnd, "test split is empty.*data.test_fraction", task="forecast", test_fraction=0.0)
+    few = write(tmp_path, "few.npz", values=values[:80], lengths=lengths[:2])
+    load_error(few, "2 sequences are too few", task="forecast")
