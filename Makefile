@@ -9,7 +9,14 @@ PROFILE ?= default
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 EXPERIMENT_default := reproduce
 EXPERIMENT_full := reproduce_full
-EXPERIMENT = $(or $(EXPERIMENT_$(PROFILE)),$(error PROFILE must be default or full, got '$(PROFILE)'))
+PROFILES := default full
+EXPERIMENT = $(EXPERIMENT_$(PROFILE))
+# Checked when the Makefile is read, so a bad PROFILE fails before set-up spends a minute.
+ifneq ($(filter reproduce,$(MAKECMDGOALS)),)
+ifeq ($(EXPERIMENT),)
+$(error PROFILE must be one of: $(PROFILES); got '$(PROFILE)')
+endif
+endif
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help

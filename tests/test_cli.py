@@ -25,8 +25,8 @@ def run(tmp_path, *args, timeout=240):
     [
         (["init_state=learnt"], "error: unknown init_state 'learnt'; valid choices: adaptive, learned, learned_noisy, noisy, zero"),
         (["-m", "data=synthetic_short,shakespeare"], "error: unknown data 'shakespeare'; valid choices:"),
-        (["init_state.noise_std=-1"], "error: init_state.noise_std must be >= 0, got -1"),
-        (["trainer.batch_size=0"], "error: trainer.batch_size must be >= 1, got 0"),
+        (["init_state.noise_std=-1"], "error: init_state.noise_std=-1.0 is not allowed; valid: >= 0"),
+        (["trainer.batch_size=0"], "error: trainer.batch_size=0 is not allowed; valid: >= 1"),
     ],
 )
 def test_bad_input_one_line_nonzero_no_results(tmp_path, args, message):

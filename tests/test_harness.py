@@ -26,6 +26,8 @@ TINY = {
     "treering_windows": [],
     "treering_stateful": [],
     "folk": ["data.max_tunes=40"],
+    "shakespeare_words_windows": ["data.max_train_tokens=3000", "data.max_eval_tokens=600", "data.vocab_size=500"],
+    "shakespeare_words_stateful": ["data.max_train_tokens=3000", "data.max_eval_tokens=600", "data.vocab_size=500"],
 }
 
 
@@ -50,7 +52,10 @@ def test_every_dataset_and_strategy_trains(tmp_path, data, init):
     run_dir = tmp_path / "sweeps" / "dev" / data / init / "seed=0"
     assert (run_dir / "summary.json").exists() and (run_dir / "config.yaml").exists()
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert rows[0]["gap"] == pytest.approx(rows[0]["val_loss"] - rows[0]["train_loss"])
+    assert rows[0]["gap"] == pytest.approx(rows[0]["val_loss"] - rows[0]["train_loss_clean"])
+    assert s["epochs_max"] == 1 and s["train_clean_at_best"] == rows[0]["train_loss_clean"]
+    if s["task"] != "classify":
+        assert np.isfinite(rows[0]["val_early"]) and s["test_early_at_best"] == rows[0]["test_early"]
     assert not (run_dir / "checkpoint.pt").exists()
     if s["task"] != "classify":
         assert s["position_profile"][0] is not None
@@ -70,8 +75,8 @@ def test_custom_dataset_trains(tmp_path):
 @pytest.mark.parametrize(
     "override,match",
     [
-        ("init_state.noise_std=-0.1", "noise_std must be >= 0"),
-        ("trainer.batch_size=0", "batch_size must be >= 1"),
+        ("init_state.noise_std=-0.1", "init_state.noise_std=-0.1 is not allowed; valid: >= 0"),
+        ("trainer.batch_size=0", "trainer.batch_size=0 is not allowed; valid: >= 1"),
         ("init_state.name=learnt", "valid: zero, noisy, learned, learned_noisy, adaptive"),
         ("trainer.optimizer=rmsprop", "valid: adam, adamw, sgd"),
         ("model.bidirectional=true", "needs a classify dataset"),
@@ -169,7 +174,8 @@ def test_wandb_offline_writes_a_run_and_none_writes_none(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_env"))
     cfg = make_cfg(tmp_path / "w", "logger=wandb")
     train(cfg, log=lambda *_: None)
-    runs = list((tmp_path / "w" / "sweeps" / "dev" / "wandb").glob("offline-run-*"))
+    run_dir = tmp_path / "w" / "sweeps" / "dev" / "synthetic_short" / "zero" / "seed=0"
+    runs = list((run_dir / "wandb").glob("offline-run-*"))  # beside the run's own records
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
     train(make_cfg(tmp_path / "n"), log=lambda *_: None)
     assert not list((tmp_path / "n").rglob("wandb"))
@@ -202,3 +208,24 @@ def test_experiment_profiles_compose(experiment, seeds, datasets):
     from replication.analysis.claims import PAIRS
 
     assert all(a in data and b in data for a, b in PAIRS.values())
+
+
+def test_clean_training_loss_carries_no_noise(tmp_path):
+    """With frozen weights (lr ~ 0) zero and noisy are the same model: the clean training loss is
+    equal, the in-training loss is inflated by the noise (the bias protocol v2 removes)."""
+    rows = {}
+    for init in ("zero", "noisy"):
+        cfg = make_cfg(tmp_path, f"init_state={init}", "init_state.noise_std=3.0", "trainer.lr=1e-30")
+        train(cfg, log=lambda *_: None)
+        d = tmp_path / "sweeps" / "dev" / "synthetic_short" / init / "seed=0"
+        rows[init] = json.loads((d / "metrics.jsonl").read_text().splitlines()[0])
+    assert rows["noisy"]["train_loss_clean"] == pytest.approx(rows["zero"]["train_loss_clean"], rel=1e-6)
+    assert rows["noisy"]["val_loss"] == pytest.approx(rows["zero"]["val_loss"], rel=1e-6)
+    assert rows["noisy"]["train_loss"] > 1.005 * rows["zero"]["train_loss"]
+
+
+def test_early_position_loss_is_the_mean_of_the_first_k_steps(tmp_path):
+    s = train(make_cfg(tmp_path, "trainer.early_k=3", "trainer.max_position=3"), log=lambda *_: None)
+    # synthetic_short's windows all have 24 pairs: every position has the same count, so the
+    # early loss is the plain mean of the profile's first 3 entries.
+    assert s["val_early_at_best"] == pytest.approx(sum(s["position_profile"][:3]) / 3)

@@ -45,3 +45,22 @@ def test_package_docstring_example_runs():
     import initstate
 
     assert doctest.testmod(initstate).failed == 0
+
+
+def test_library_imports_only_torch():
+    """The library is usable without the experiment stack: no hydra, omegaconf, pandas or wandb."""
+    import subprocess
+    import sys
+
+    code = ("import sys, initstate; bad = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'hydra', 'omegaconf', 'pandas', 'wandb', 'scipy', 'matplotlib', 'replication'}); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_bad_profile_fails_before_setup():
+    import subprocess
+
+    p = subprocess.run(["make", "-n", "reproduce", "PROFILE=bogus"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode != 0 and "PROFILE must be one of: default" in p.stderr
+    assert "pip install" not in p.stdout  # nothing of set-up would have run

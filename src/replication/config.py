@@ -1,9 +1,25 @@
-"""Config checks that must happen before Hydra starts, so a typo costs one clear line, not a trace."""
+"""Checks that run before Hydra starts, so that a bad command costs one clear line, not a trace.
+
+:func:`precheck` composes the config the way Hydra will (once per distinct value of every swept
+key, not the whole grid), turns Hydra's multi-line composition errors into one line, runs
+:func:`replication.schema.validate` on each, and handles a read-only output directory: Hydra
+would write ``.hydra/`` and ``multirun.yaml`` there and fail with a long trace, even when every
+run is already finished. Skipping needs no write access, so such a command only reports.
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import schema  # noqa: F401 - registers train_schema in Hydra's ConfigStore
+from .schema import ConfigError, validate
+
+PASS_THROUGH_FLAGS = ("-m", "--multirun")
 
 
 def group_choices(conf_dir: Path) -> dict[str, list[str]]:
@@ -35,9 +51,148 @@ def bad_override(argv: list[str], conf_dir: Path) -> str | None:
     return None
 
 
-def check_overrides(argv: list[str], conf_dir: Path) -> None:
-    """Exit with status 2 and one line on stderr when :func:`bad_override` finds a problem."""
+def composition_error(e: Exception) -> str:
+    """One line from a Hydra/OmegaConf composition error: the key and what was wrong with it."""
+    cause = e.__cause__ or e
+    msg = str(getattr(cause, "msg", None) or cause).strip().splitlines()[0]
+    key = getattr(cause, "full_key", None)
+    if "could not be converted" in msg and key:
+        return f"{key}: {msg}"
+    if "not in" in msg and key:
+        return f"unknown config key {key!r}; it is not part of the schema (see conf/ and replication.schema)"
+    first = str(e).strip().splitlines()[0]
+    return f"{first}: {msg}" if key is None and msg not in first else (f"{key}: {msg}" if key else first)
+
+
+def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool) -> tuple[list[str], dict[str, list[str]]]:
+    """Split the overrides into fixed ones and ``{key: [values]}`` of the swept ones (argv and
+    the experiment's ``hydra.sweeper.params``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    fixed, swept = [], {}
+    params = cfg.hydra.sweeper.get("params") if multirun else None
+    params = OmegaConf.to_container(params) if params else {}
+    given = {o.key_or_group for o in parser.parse_overrides(argv)}
+    items = [f"{k}={v}" for k, v in params.items() if k not in given] + list(argv)
+    for o, text in zip(parser.parse_overrides(items), items):
+        if multirun and _expandable(o):
+            prefix = "+" if o.is_add() else ("++" if o.is_force_add() else "")
+            swept[o.key_or_group] = [f"{prefix}{o.key_or_group}={v}" for v in o.sweep_string_iterator()]
+        else:
+            fixed.append(text)
+    return fixed, swept
+
+
+def _expandable(o) -> bool:
+    """A sweep whose values can be listed here (globs need the group's options: left to Hydra)."""
+    from hydra.core.override_parser.types import ValueType
+
+    return o.is_sweep_override() and o.value_type != ValueType.GLOB_CHOICE_SWEEP
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    from hydra import compose
+
+    return compose("train", overrides=overrides, return_hydra_config=True)
+
+
+def _job_config(overrides: list[str]) -> DictConfig:
+    """A composed job config; raises ConfigError with one line on any problem."""
+    try:
+        cfg = _compose(overrides)
+    except Exception as e:  # noqa: BLE001 - Hydra raises several composition error types
+        raise ConfigError(composition_error(e)) from None
+    job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    validate(job)
+    return cfg
+
+
+def output_dir(cfg: DictConfig, multirun: bool) -> Path:
+    """Hydra's output directory for this job config (sweep dir + subdir, or run dir)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.instance()
+    before = hc.cfg
+    hc.set_config(cfg)  # the ${hydra:...} resolver reads it; restored so no later code sees a fake job
+    try:
+        h = cfg.hydra
+        path = Path(h.sweep.dir) / str(h.sweep.subdir) if multirun else Path(h.run.dir)
+    finally:
+        hc.cfg = before
+    return path.absolute()
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` (or its nearest existing ancestor) can be written to."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return os.access(path, os.W_OK)
+
+
+def precheck(argv: list[str], conf_dir: Path, *, out=print) -> int | None:
+    """Validate the command; return an exit status to stop with, or None to hand over to Hydra."""
+    if any(a.startswith("-") and a not in PASS_THROUGH_FLAGS for a in argv):
+        return None  # --help, --cfg, --info ...: Hydra's own modes
     msg = bad_override(argv, conf_dir)
     if msg:
         print(f"error: {msg}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    from hydra import initialize_config_dir
+
+    args = [a for a in argv if a not in PASS_THROUGH_FLAGS]
+    user = [a for a in args if not a.lstrip("+~").startswith("hydra")]
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir)):
+        try:
+            base = _job_config(_first_values(args))
+            multirun = len(args) != len(argv) or base.hydra.mode == "MULTIRUN"
+            fixed, swept = _sweeps(user, base, multirun)
+            firsts = [v[0] for v in swept.values()]
+            for key, values in swept.items():
+                others = [f for f in firsts if not f.split("=", 1)[0].lstrip("+") == key.lstrip("+")]
+                for v in values[1:]:
+                    _job_config(fixed + others + [v])
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        hydra_args = [a for a in args if a.lstrip("+~").startswith("hydra")]
+        root = Path(base.hydra.sweep.dir if multirun else output_dir(base, False)).absolute()
+        if _writable(root):
+            return None
+        return _read_only(root, fixed + hydra_args, swept, multirun, out)
+
+
+def _first_values(args: list[str]) -> list[str]:
+    """Each ``a=x,y`` or ``a=range(...)`` sweep override cut to its first value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(args)
+    out = []
+    for o, text in zip(parsed, args):
+        if _expandable(o):
+            out.append(f"{text.split('=', 1)[0]}={next(iter(o.sweep_string_iterator()))}")
+        else:
+            out.append(text)
+    return out
+
+
+def _read_only(root: Path, fixed: list[str], swept: dict, multirun: bool, out) -> int:
+    """Every job finished: report the skips and stop (exit 0); else one line naming ``root``."""
+    from .run import finished, load_dataset, run_key
+
+    grid = list(itertools.product(*swept.values())) or [()]
+    pending = 0
+    for combo in grid:
+        cfg = _job_config(fixed + list(combo))
+        job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        run_dir = output_dir(cfg, multirun)
+        done = finished(run_dir, run_key(job, load_dataset(job)))
+        if done is None:
+            pending += 1
+        else:
+            out(f"[skip] {run_dir} already finished ({done['status']})")
+    if pending:
+        print(f"error: {root} is not writable and {pending} of {len(grid)} runs are not finished; "
+              "make it writable or choose another paths.sweeps_root / hydra.sweep.dir", file=sys.stderr)
+        return 2
+    return 0

@@ -1,9 +1,17 @@
 """One training run from a resolved config: validate, skip if done, resume, train, record.
 
-Every run writes, atomically, into ``<sweep>/<data>/<strategy label>/seed=<k>/``:
-``config.yaml`` (resolved), ``metrics.jsonl`` (one line per epoch), ``summary.json`` (written last:
-its presence with a matching ``config_hash`` marks the run finished) and, while running,
-``checkpoint.pt`` (removed at the end) from which a killed run resumes.
+A run's records live in ONE directory: Hydra's output directory when launched through Hydra
+(``hydra.run.dir`` / ``hydra.sweep.dir``+``subdir``; by default
+``<sweeps_root>/<sweep_name>/<data>/<label>/seed=<k>``), else the same default path. Written
+atomically there: ``config.yaml`` (resolved, headed by the run key), ``metrics.jsonl`` (one line
+per epoch), ``summary.json`` (written last: its presence with a matching ``config_hash`` marks the
+run finished), ``wandb/`` and, while running, ``checkpoint.pt`` (removed at the end) from which a
+killed run resumes.
+
+The run key hashes everything that determines the numbers: the config (minus where/how it is
+logged) and the content of the data (:meth:`SequenceDataset.fingerprint`), so a rewritten data file
+is a new run. A directory never holds records of two keys: a run with a new key removes the old
+summary, metrics and checkpoint before it writes anything.
 """
 
 from __future__ import annotations
@@ -16,62 +24,51 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from initstate import INIT_CHOICES
-
 from .io import atomic_torch_save, atomic_write_json, atomic_write_text
-from .model import CELLS, SequenceModel, state_norms
+from .model import SequenceModel, state_norms
+from .schema import ConfigError, validate
 from .tracking import make_tracker
-from .trainer import OPTIMIZERS, make_optimizer, run_epoch
+from .trainer import make_optimizer, run_epoch
+
+__all__ = ["ConfigError", "build_model", "finished", "load_dataset", "train", "validate"]
 
 # Keys that change where/how a run is logged but not what it computes.
 NON_SEMANTIC = ("logger", "paths", "sweep_name")
 NON_SEMANTIC_TRAINER = ("threads", "progress", "checkpoint", "eval_batch_size")
-LOGGERS = ("wandb", "none")
+CLEAN_SUBSET_SEED = 0  # the train subset scored with the noise off: the same for every run
 
 
-class ConfigError(ValueError):
-    """A bad configuration, reported as one line before anything is trained or written."""
+def load_dataset(cfg: DictConfig):
+    """Instantiate ``cfg.data``; a loader's error becomes one :class:`ConfigError` line instead of
+    Hydra's multi-line "Error in call to target" block."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
 
-
-def validate(cfg: DictConfig) -> None:
-    """Check the values Hydra cannot check itself; raise :class:`ConfigError` naming valid values."""
-    s, t, m = cfg.init_state, cfg.trainer, cfg.model
-    if s.name not in INIT_CHOICES:
-        raise ConfigError(f"init_state.name={s.name!r} is not a strategy; valid: {', '.join(INIT_CHOICES)}")
-    if not float(s.noise_std) >= 0:
-        raise ConfigError(f"init_state.noise_std must be >= 0, got {s.noise_std}")
-    if m.cell not in CELLS:
-        raise ConfigError(f"model.cell={m.cell!r}; valid: {', '.join(CELLS)}")
-    for key in ("hidden_size", "num_layers"):
-        if int(m[key]) < 1:
-            raise ConfigError(f"model.{key} must be >= 1, got {m[key]}")
-    for key in ("batch_size", "eval_batch_size", "epochs", "tbptt"):
-        if int(t[key]) < 1:
-            raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}")
-    if not float(t.lr) > 0:
-        raise ConfigError(f"trainer.lr must be > 0, got {t.lr}")
-    if t.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"trainer.optimizer={t.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if cfg.logger.name not in LOGGERS:
-        raise ConfigError(f"logger.name={cfg.logger.name!r}; valid: {', '.join(LOGGERS)}")
-    dev = str(t.device)
-    if dev.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={dev} but no CUDA device is available; valid here: cpu")
-    if not (dev == "cpu" or dev.startswith("cuda")):
-        raise ConfigError(f"trainer.device={dev!r}; valid: cpu, cuda, cuda:N")
+    try:
+        dataset = instantiate(cfg.data)
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise ConfigError(str(cause).strip().splitlines()[0]) from None
+    validate_against_data(cfg, dataset)
+    return dataset
 
 
 def validate_against_data(cfg: DictConfig, dataset) -> None:
-    """Model/task mismatches that only the loaded dataset reveals."""
+    """Model/task mismatches and empty splits that only the loaded dataset reveals."""
     if cfg.model.bidirectional and dataset.task != "classify":
         raise ConfigError(
             f"model.bidirectional=true needs a classify dataset, but {dataset.name} is {dataset.task}"
             f" ({dataset.regime}): a backward pass would see the targets; valid: model.bidirectional=false"
         )
+    for split in ("train", "val", "test"):
+        if dataset.split(split).total_steps == 0:
+            # An empty split would score as loss 0.0 and model selection would always pick epoch 0.
+            raise ConfigError(f"dataset {dataset.name}: the {split} split is empty; every run needs "
+                              "train, val (model selection) and test (the endpoint) sequences")
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """Hash of everything that determines the run's numbers (not where or how it is logged)."""
+    """Hash of the config entries that determine the run's numbers (not where or how it is logged)."""
     c = OmegaConf.to_container(cfg, resolve=True)
     for k in NON_SEMANTIC:
         c.pop(k, None)
@@ -79,6 +76,11 @@ def config_hash(cfg: DictConfig) -> str:
         c["trainer"].pop(k, None)
     c.pop("hydra", None)
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_key(cfg: DictConfig, dataset) -> str:
+    """The run's identity: its config and the content of its data."""
+    return hashlib.sha256(f"{config_hash(cfg)}|{dataset.fingerprint()}".encode()).hexdigest()[:16]
 
 
 def build_model(cfg: DictConfig, dataset) -> SequenceModel:
@@ -108,33 +110,75 @@ def build_model(cfg: DictConfig, dataset) -> SequenceModel:
     return model
 
 
-def run_dir_for(cfg: DictConfig, data_name: str) -> Path:
+def default_run_dir(cfg: DictConfig, data_name: str) -> Path:
     return Path(cfg.paths.sweep_dir) / data_name / str(cfg.init_state.label) / f"seed={cfg.seed}"
 
 
-def train(cfg: DictConfig, *, log=print) -> dict:
-    """Train one run described by ``cfg`` and return its summary (also in ``summary.json``)."""
-    from hydra.utils import instantiate
+def resolve_run_dir(cfg: DictConfig, data_name: str, run_dir: str | Path | None = None) -> Path:
+    """``run_dir`` if given, else Hydra's output directory inside a Hydra job, else the default."""
+    if run_dir is not None:
+        return Path(run_dir).absolute()
+    from hydra.core.hydra_config import HydraConfig
 
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return default_run_dir(cfg, data_name).absolute()
+
+
+def finished(run_dir: Path, key: str) -> dict | None:
+    """The summary of a finished run with this key in ``run_dir``, else None (reads only)."""
+    try:
+        done = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return done if isinstance(done, dict) and done.get("config_hash") == key else None
+
+
+def _clear_stale(run_dir: Path, key: str) -> None:
+    """Remove the records of another key: the summary first (its presence means "finished")."""
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        summary.unlink()
+    ckpt = run_dir / "checkpoint.pt"
+    if ckpt.exists():
+        try:
+            same = torch.load(ckpt, map_location="cpu", weights_only=False).get("config_hash") == key
+        except Exception:  # noqa: BLE001 - an unreadable checkpoint is as stale as a foreign one
+            same = False
+        if same:
+            return  # a killed run of this key: its metrics belong to it and it resumes
+        ckpt.unlink()
+    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> dict:
+    """Train one run described by ``cfg`` and return its summary (also in ``summary.json``)."""
     validate(cfg)
     torch.set_num_threads(int(cfg.trainer.threads))
-    dataset = instantiate(cfg.data)
-    validate_against_data(cfg, dataset)
-    run_dir = run_dir_for(cfg, dataset.name)
-    key = config_hash(cfg)
-    summary_path, ckpt_path = run_dir / "summary.json", run_dir / "checkpoint.pt"
-    if summary_path.exists():
-        done = json.loads(summary_path.read_text())
-        if done.get("config_hash") == key:
-            log(f"[skip] {run_dir} already finished ({done['status']})")
-            return done
+    dataset = load_dataset(cfg)
+    run_dir = resolve_run_dir(cfg, dataset.name, run_dir)
+    key = run_key(cfg, dataset)
+    done = finished(run_dir, key)
+    if done is not None:
+        log(f"[skip] {run_dir} already finished ({done['status']})")
+        return done
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    _clear_stale(run_dir, key)
+    atomic_write_text(run_dir / "config.yaml", f"# config_hash: {key}\n" + OmegaConf.to_yaml(cfg, resolve=True))
+    summary_path, ckpt_path = run_dir / "summary.json", run_dir / "checkpoint.pt"
 
     t = cfg.trainer
-    device = torch.device(t.device)
+    device = resolve_device(str(t.device))
     model = build_model(cfg, dataset).to(device)
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.weight_decay)
+    # Noise-free training loss (protocol v2): a fixed subset of train, no smaller than val.
+    clean_split = dataset.subset("train", dataset.val.total_steps, CLEAN_SUBSET_SEED)
     history: list[dict] = []
     best: dict = {}
     start_epoch, bad_epochs, elapsed = 0, 0, 0.0
@@ -149,12 +193,15 @@ def train(cfg: DictConfig, *, log=print) -> dict:
             log(f"[resume] {run_dir} from epoch {start_epoch}")
 
     name = f"{dataset.name}-{cfg.init_state.label}-{cfg.seed}"
+    logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
+    logger_cfg["dir"] = logger_cfg.get("dir") or str(run_dir)
     tracker = make_tracker(
-        OmegaConf.to_container(cfg.logger, resolve=True), group=str(cfg.sweep_name),
-        job_type=str(cfg.init_state.label), name=name, config=OmegaConf.to_container(cfg, resolve=True),
+        logger_cfg, group=str(cfg.sweep_name), job_type=str(cfg.init_state.label), name=name,
+        config=OmegaConf.to_container(cfg, resolve=True),
     )
     status, exit_code = "finished", 0
     bar = _progress(cfg, name, start_epoch)
+    k, max_pos = int(t.early_k), max(int(t.max_position), int(t.early_k))
     try:
         for epoch in range(start_epoch, int(t.epochs)):
             t0 = time.perf_counter()
@@ -166,25 +213,32 @@ def train(cfg: DictConfig, *, log=print) -> dict:
                 status = "diverged"
                 log(f"[diverged] {name}: non-finite training loss in epoch {epoch}")
                 break
-            va = run_epoch(model, dataset, "val", int(t.eval_batch_size), max_position=int(t.max_position), **common)
-            te = run_epoch(model, dataset, "test", int(t.eval_batch_size), **common)
-            if not (va.finite and te.finite):
+            ev = dict(batch_size=int(t.eval_batch_size), max_position=max_pos, **common)
+            # The clean pass draws no noise (eval mode), so the global RNG is untouched by it.
+            cl = run_epoch(model, dataset, clean_split, **ev)
+            va = run_epoch(model, dataset, "val", **ev)
+            te = run_epoch(model, dataset, "test", **ev)
+            if not (cl.finite and va.finite and te.finite):
                 status = "diverged"
                 log(f"[diverged] {name}: non-finite evaluation loss in epoch {epoch}")
                 break
             elapsed += time.perf_counter() - t0
             row = {
-                "epoch": epoch, "train_loss": tr.loss, "val_loss": va.loss, "test_loss": te.loss,
-                "gap": va.loss - tr.loss, "wall_time": elapsed, **state_norms(model),
+                "epoch": epoch, "train_loss": tr.loss, "train_loss_clean": cl.loss, "val_loss": va.loss,
+                "test_loss": te.loss, "gap": va.loss - cl.loss, "wall_time": elapsed, **state_norms(model),
             }
             if dataset.task == "classify":
-                row.update(train_acc=tr.accuracy, val_acc=va.accuracy, test_acc=te.accuracy)
+                row.update(train_acc=tr.accuracy, train_acc_clean=cl.accuracy, val_acc=va.accuracy,
+                           test_acc=te.accuracy)
+            else:
+                row.update(val_early=va.early(k), test_early=te.early(k))
             history.append(row)
             if not best or va.loss < best["best_val_loss"]:
                 best = {
                     "best_epoch": epoch, "best_val_loss": va.loss, "test_at_best": te.loss,
-                    "train_at_best": tr.loss, "gap_at_best": va.loss - tr.loss,
-                    "position_profile": va.profile(),
+                    "train_at_best": tr.loss, "train_clean_at_best": cl.loss, "gap_at_best": va.loss - cl.loss,
+                    "val_early_at_best": row.get("val_early"), "test_early_at_best": row.get("test_early"),
+                    "position_profile": va.profile()[: int(t.max_position)],
                 }
                 if dataset.task == "classify":
                     best.update(val_acc_at_best=va.accuracy, test_acc_at_best=te.accuracy)
@@ -192,7 +246,7 @@ def train(cfg: DictConfig, *, log=print) -> dict:
             else:
                 bad_epochs += 1
             atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-            tracker.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+            tracker.log({k_: v for k_, v in row.items() if k_ != "epoch" and v is not None}, step=epoch)
             if t.checkpoint:
                 atomic_torch_save(ckpt_path, {
                     "config_hash": key, "epoch": epoch, "model": model.state_dict(),
@@ -217,10 +271,11 @@ def train(cfg: DictConfig, *, log=print) -> dict:
         "status": status, "diverged": status == "diverged", "config_hash": key,
         "data": dataset.name, "task": dataset.task, "regime": dataset.regime,
         "strategy": str(cfg.init_state.name), "label": str(cfg.init_state.label), "seed": int(cfg.seed),
-        "epochs_run": len(history), "wall_time": elapsed, "sizes": dataset.sizes(),
-        "final_train_loss": history[-1]["train_loss"] if history else None, **best,
+        "epochs_run": len(history), "epochs_max": int(t.epochs), "early_k": k, "wall_time": elapsed,
+        "sizes": dataset.sizes(), "final_train_loss": history[-1]["train_loss"] if history else None,
+        "final_train_loss_clean": history[-1]["train_loss_clean"] if history else None, **best,
     }
-    tracker.summary({k: v for k, v in summary.items() if k != "position_profile"})
+    tracker.summary({k_: v for k_, v in summary.items() if k_ != "position_profile"})
     tracker.finish(0)
     atomic_write_json(summary_path, summary)
     ckpt_path.unlink(missing_ok=True)

@@ -40,6 +40,12 @@ class EpochStats:
     def accuracy(self) -> float:
         return self.correct / max(self.count, 1)
 
+    def early(self, k: int) -> float | None:
+        """Mean loss over the first ``k`` steps after each sequence start (None without a profile)."""
+        if self.profile_sum is None or int(self.profile_count[:k].sum()) == 0 or not self.finite:
+            return None
+        return float(self.profile_sum[:k].sum() / self.profile_count[:k].sum())
+
     def profile(self) -> list[float | None]:
         """Mean loss at step ``t`` of a sequence, ``None`` where no sequence reaches ``t``."""
         if self.profile_sum is None:

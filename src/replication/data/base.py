@@ -21,6 +21,7 @@ Regimes:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 from collections.abc import Iterator, Sequence
@@ -189,10 +190,38 @@ class SequenceDataset:
         if self.task == "classify" and any(len(sp) and sp.labels is None for sp in (self.train, self.val, self.test)):
             raise ValueError(f"dataset {self.name!r}: task 'classify' needs labels in every non-empty split")
 
-    def split(self, name: str) -> Split:
+    def split(self, name: str | Split) -> Split:
+        """The split called ``name``; a :class:`Split` passes through (e.g. a subset of train)."""
+        if isinstance(name, Split):
+            return name
         if name not in ("train", "val", "test"):
             raise ValueError(f"unknown split {name!r}; valid choices: train, val, test")
         return getattr(self, name)
+
+    def subset(self, name: str, min_steps: int, seed: int = 0) -> Split:
+        """A fixed random subset of whole sequences of split ``name`` holding at least
+        ``min_steps`` time steps (the whole split if it has fewer), in their original order.
+        The same ``seed`` gives the same subset for every run, so paired runs share it."""
+        data = self.split(name)
+        if data.total_steps <= min_steps:
+            return data
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+        enough = int(torch.searchsorted(torch.cumsum(data.lengths[order], 0), min_steps)) + 1
+        idx = order[:enough].sort().values.tolist()
+        labels = None if data.labels is None else data.labels[idx]
+        return Split.from_sequences([data[i] for i in idx], labels)
+
+    def fingerprint(self) -> str:
+        """A content hash of the data every run sees (all splits, task, regime, vocabulary), so a
+        run's identity changes when a file behind the same config is rewritten."""
+        h = hashlib.sha256(f"{self.task}|{self.regime}|{self.vocab_size}|{self.num_classes}".encode())
+        for name in ("train", "val", "test"):
+            sp = self.split(name)
+            for t in (sp.values, sp.lengths, sp.labels):
+                if t is not None:
+                    h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+                    h.update(t.detach().contiguous().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def sizes(self) -> dict:
         """Number of sequences and time steps per split (for logs and the closing report)."""

@@ -1,0 +1,75 @@
+"""Typed configs (Hydra structured configs) and range checks: every bad value is one line naming
+the key, the value and what is allowed, before anything runs (issue 8, defect 5)."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from replication.config import precheck
+from replication.schema import ConfigError, TrainConfig, validate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+BAD = [
+    # types (Hydra's structured configs reject these at composition)
+    ("trainer.epochs=abc", "trainer.epochs: Value 'abc' of type 'str' could not be converted to Integer"),
+    ("trainer.lr=fast", "trainer.lr: Value 'fast' of type 'str' could not be converted to Float"),
+    ("seed=abc", "seed: Value 'abc' of type 'str' could not be converted to Integer"),
+    ("trainer.epochs=1.7", "trainer.epochs: Value '1.7' of type 'float' could not be converted to Integer"),
+    # ranges
+    ("trainer.weight_decay=-5", "trainer.weight_decay=-5.0 is not allowed; valid: >= 0"),
+    ("model.dropout=2", "model.dropout=2.0 is not allowed; valid: 0 <= dropout < 1"),
+    ("trainer.threads=0", "trainer.threads=0 is not allowed; valid: >= 1"),
+    ("init_state.adaptive_decay=2", "init_state.adaptive_decay=2.0 is not allowed; valid: 0 <= decay < 1"),
+    ("trainer.grad_clip=-1", "trainer.grad_clip=-1.0 is not allowed; valid: >= 0"),
+    ("trainer.early_stopping=-3", "trainer.early_stopping=-3 is not allowed; valid: >= 0"),
+    ("trainer.max_position=0", "trainer.max_position=0 is not allowed; valid: >= 1"),
+    # choices
+    ("init_state.learned_init=bogus", "init_state.learned_init='bogus' is not allowed; valid: zeros, normal"),
+    ("init_state.mask=[true,false,true]", "init_state.mask=[True, False, True] is not allowed; valid: null or a list of 2 booleans for lstm"),
+    ("data=custom", "data.path is required for this dataset"),
+    ("data=custom data.path=x.npz", "data.task is required for this dataset"),
+    ("data=treering_windows +data.windw=5", "data.windw is not an option of replication.data.treering.load; valid: regime, window"),
+    # keys that are not part of the schema
+    ("+trainer.foo=1", "unknown config key 'trainer.foo'"),
+    ("+extra=1", "unknown config key 'extra'"),
+    ("trainer.foo=1", "unknown config key 'trainer.foo'"),
+]
+
+
+@pytest.mark.parametrize("override,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_value_is_one_line(override, message, capsys):
+    assert precheck(override.split(), CONF) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {message}"), err
+
+
+def test_bad_value_in_a_sweep_is_caught_before_any_job(capsys):
+    assert precheck(["-m", "init_state=zero,learned", "trainer.lr=0.1,-2"], CONF) == 2
+    assert capsys.readouterr().err.strip() == "error: trainer.lr=-2.0 is not allowed; valid: > 0"
+
+
+def test_valid_commands_pass_to_hydra():
+    assert precheck(["init_state=learned", "trainer.epochs=3", "init_state.mask=[true,false]"], CONF) is None
+    assert precheck(["-m", "experiment=reproduce", "hydra.launcher.n_jobs=2"], CONF) is None
+    assert precheck(["--cfg", "job"], CONF) is None  # Hydra's own modes are left to Hydra
+
+
+def test_every_shipped_yaml_validates_and_is_typed():
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        for data in sorted(p.stem for p in (CONF / "data").glob("*.yaml") if p.stem != "custom"):
+            cfg = compose("train", overrides=[f"data={data}"])
+            validate(cfg)
+            assert OmegaConf.get_type(cfg.trainer).__name__ == "TrainerConfig"
+        for exp in sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")):
+            validate(compose("train", overrides=[f"experiment={exp}"]))
+
+
+def test_validate_rejects_a_key_added_behind_hydras_back():
+    cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), {"data": {"_target_": "replication.data.synthetic.load"}})
+    validate(cfg)
+    OmegaConf.update(cfg, "model.extra", 3, force_add=True)  # what Hydra does for +model.extra=3
+    with pytest.raises(ConfigError, match="unknown config key 'model.extra'"):
+        validate(cfg)
