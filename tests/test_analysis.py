@@ -1,103 +1,219 @@
-"""Analysis: statistics against hand-computed values, verdict rules on runs with known effects."""
+"""Analysis: reading sweeps (any layout, old and new records, damaged files), tables, figures and the
+report on ordinary sweeps that v1 crashed on (issue 8, defect 6), notebooks that leave results/ alone.
+
+Sweeps here are written by hand (:func:`write_run`), never trained, so every number is known."""
 
 import json
+import shutil
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from replication.analysis import claims as C
-from replication.analysis.collect import auc, collect
+from replication.analysis import analyze, collect
+from replication.analysis.collect import auc
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_holm_by_hand():
-    # sorted p: .005*4=.02, .01*3=.03, .03*2=.06, .04*1=.04 -> monotone .02 .03 .06 .06
-    np.testing.assert_allclose(C.holm(np.array([0.01, 0.04, 0.03, 0.005])), [0.03, 0.06, 0.06, 0.02])
-    np.testing.assert_allclose(C.holm(np.array([0.5, np.nan])), [0.5, np.nan])
+def write_run(root: Path, dataset: str, label: str, seed: int, *, clean=(1.0, 0.8, 0.7), noise: float = 0.0,
+              test: float = 1.0, best_epoch: int | None = None, diverged: bool = False, new_keys: bool = True,
+              task: str = "forecast", regime: str = "windows", early: float | None = None, sub: str = "") -> Path:
+    """One run directory as the harness writes it: ``config.yaml``, ``metrics.jsonl``, ``summary.json``.
+
+    ``clean`` is the noise-off training curve; the in-training curve is ``clean + noise``. ``test`` is
+    the test loss at the best epoch (default: the last). ``new_keys=False`` writes a pre-v2 record
+    (no ``train_loss_clean``, ``test_early``, ``epochs_max``, ...). ``sub`` nests the run deeper."""
+    d = Path(root) / sub / dataset / label / f"seed={seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "config.yaml").write_text("model: {cell: lstm, num_layers: 1, hidden_size: 8}\ntrainer: {epochs: 3}\n"
+                                   "init_state: {noise_std: 0.3}\n")
+    best = len(clean) - 1 if best_epoch is None else best_epoch
+    early = test * 1.5 if early is None else early
+    rows = []
+    for i, c in enumerate(clean):
+        m = {"epoch": i, "train_loss": c + noise, "val_loss": c + 0.1, "test_loss": test + (best - i) * 0.01,
+             "gap": 0.1, "wall_time": 0.1 * (i + 1)}
+        if new_keys:
+            m |= {"train_loss_clean": c, "val_early": early, "test_early": early}
+        rows.append(m)
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    s = {"data": dataset, "task": task, "regime": regime, "strategy": label.split("_s0")[0], "label": label,
+         "seed": seed, "status": "diverged" if diverged else "finished", "diverged": diverged, "config_hash": "h",
+         "epochs_run": len(clean), "wall_time": 0.3, "final_train_loss": clean[-1] + noise if clean else None,
+         "sizes": {"train": {"sequences": 10, "steps": 100}}}
+    if not diverged:
+        s |= {"best_epoch": best, "best_val_loss": clean[best] + 0.1, "test_at_best": test,
+              "train_at_best": clean[best] + noise, "gap_at_best": 0.1 - noise, "position_profile": [2.0, 1.0, None]}
+        if new_keys:
+            s |= {"train_clean_at_best": clean[best], "val_early_at_best": early, "test_early_at_best": early}
+    if new_keys:
+        s |= {"epochs_max": len(clean), "early_k": 5}
+    (d / "summary.json").write_text(json.dumps(s))
+    return d
+
+
+def make_sweep(root: Path, datasets=("ds",), labels=("zero", "noisy", "learned", "learned_noisy"), seeds=4,
+               effect: dict | None = None, **kw) -> Path:
+    """A sweep whose test loss is 1 + effect[label] + a per-seed offset shared by all strategies."""
+    effect = effect or {}
+    for ds in datasets:
+        for label in labels:
+            for s in range(seeds):
+                write_run(root, ds, label, s, test=1.0 + 0.01 * s + effect.get(label, 0.0) + 1e-4 * ((s * 7 + len(label)) % 3),
+                          **kw)
+    return Path(root)
 
 
 def test_auc_by_hand():
     assert auc([3.0, 2.0, 1.0]) == pytest.approx(2.0)  # trapezoid (2.5+1.5)/2
     assert auc([4.0]) == 4.0 and np.isnan(auc([]))
+    assert auc([3.0, 2.0, 1.0, 0.5], horizon=3) == pytest.approx(2.0)  # only the first 3 epochs
+    assert np.isnan(auc([3.0, float("nan")]))
 
 
-def test_bootstrap_ci_brackets_the_mean_and_is_reproducible():
-    d = np.array([-0.3, -0.1, -0.2, -0.25, -0.15])
-    lo, hi = C.bootstrap_ci(d)
-    assert lo < d.mean() < hi < 0
-    assert (lo, hi) == C.bootstrap_ci(d)
-    assert C.bootstrap_ci(np.array([1.0, 1.0])) == (1.0, 1.0)
-
-
-def fake_runs(effects: dict[str, float], dataset="ds", n=6, noise=0.01, base=1.0, seed=0):
-    """Runs whose test loss is base + effect[label] + seed noise shared by all strategies."""
-    rng = np.random.default_rng(seed)
-    shared = rng.normal(0, 0.05, n)
-    rows = []
-    for label, eff in effects.items():
-        own = rng.normal(0, noise, n)
-        for s in range(n):
-            loss = base + eff + shared[s] + own[s]
-            rows.append(dict(dataset=dataset, label=label, strategy=label, seed=s, diverged=False, task="forecast",
-                             test_at_best=loss, auc_train=loss + 0.5, best_val_loss=loss))
-    return pd.DataFrame(rows)
-
-
-def test_verdicts_follow_the_rules():
-    runs = fake_runs({"zero": 0.0, "noisy": -0.05, "learned": -0.10, "learned_noisy": -0.10, "adaptive": -0.08})
-    table = C.comparisons(runs)
-    v = C.verdicts(table).set_index("claim")["verdict"]
-    assert v["C1-generalize"] == "supported" and v["C1-faster"] == "supported"
-    assert v["C2"] == "supported"  # learned beats noisy by 0.05 with noise 0.01
-    # Paired t-test p-value equals scipy's ttest_rel on the same numbers.
-    row = table[(table.claim == "C2")].iloc[0]
-    a = runs[runs.label == "learned"].sort_values("seed").test_at_best.to_numpy()
-    b = runs[runs.label == "noisy"].sort_values("seed").test_at_best.to_numpy()
-    assert row.p == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    assert row.mean_diff == pytest.approx((a - b).mean())
-    assert row.rel_pct == pytest.approx(100 * (a - b).mean() / runs[runs.label == "zero"].test_at_best.mean())
-
-
-def test_contradicted_and_equivalence():
-    worse = C.verdicts(C.comparisons(fake_runs({"zero": 0.0, "noisy": 0.1, "learned": 0.2}))).set_index("claim")
-    assert worse.loc["C1-generalize", "verdict"] == "contradicted" and worse.loc["C2", "verdict"] == "contradicted"
-    # learned_noisy within ±1% of zero's loss (tiny noise) -> C3 supported; 10% apart -> contradicted
-    same = C.comparisons(fake_runs({"zero": 0.0, "learned": 0.0, "learned_noisy": 0.0005}, noise=0.0005))
-    assert same[same.claim == "C3"].verdict.iloc[0] == "supported"
-    apart = C.comparisons(fake_runs({"zero": 0.0, "learned": 0.0, "learned_noisy": 0.1}))
-    assert apart[apart.claim == "C3"].verdict.iloc[0] == "contradicted"
-    # Mean difference 0 but spread ±0.3: the CI covers the margin and more -> inconclusive.
-    vague = fake_runs({"zero": 0.0, "learned": 0.0, "learned_noisy": 0.0}, noise=0.0)
-    ln = vague.label == "learned_noisy"
-    vague.loc[ln, "test_at_best"] += np.array([0.2, -0.2, 0.1, -0.1, 0.3, -0.3])
-    t = C.comparisons(vague)
-    assert t[t.claim == "C3"].verdict.iloc[0] == "inconclusive"
-
-
-def test_h4_difference_in_differences():
-    short = fake_runs({"zero": 0.0, "noisy": 0.0, "learned": -0.1}, dataset="synthetic_short")
-    long = fake_runs({"zero": 0.0, "noisy": -0.1, "learned": 0.0}, dataset="synthetic_long", seed=1)
-    t = C.comparisons(pd.concat([short, long]))
-    h4 = t[t.claim == "H4"].iloc[0]
-    assert h4.dataset == "synthetic" and h4.verdict == "supported"
-    assert h4.short_rel_pct == pytest.approx(-10, abs=2) and h4.long_rel_pct == pytest.approx(10, abs=2)
-
-
-def test_collect_reads_runs_and_epochs_to_zero(tmp_path):
-    curves = {"zero": [3.0, 2.0, 1.5], "learned": [2.5, 1.4, 1.2]}
-    for label, curve in curves.items():
-        d = tmp_path / "ds" / label / "seed=0"
-        d.mkdir(parents=True)
-        rows = [{"epoch": i, "train_loss": v, "val_loss": v + 0.1, "test_loss": v + 0.2, "gap": 0.1} for i, v in enumerate(curve)]
-        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (d / "summary.json").write_text(json.dumps({
-            "data": "ds", "task": "lm", "regime": "windows", "strategy": label, "label": label, "seed": 0,
-            "status": "finished", "diverged": False, "epochs_run": 3, "best_epoch": 2, "best_val_loss": curve[-1] + 0.1,
-            "test_at_best": curve[-1] + 0.2, "train_at_best": curve[-1], "gap_at_best": 0.1,
-            "final_train_loss": curve[-1], "position_profile": [2.0, 1.0, None], "sizes": {"train": {"sequences": 4, "steps": 40}}}))
+def test_collect_reads_runs_clean_and_in_training_auc(tmp_path):
+    write_run(tmp_path, "ds", "zero", 0, clean=(3.0, 2.0, 1.5))
+    write_run(tmp_path, "ds", "learned", 0, clean=(2.5, 1.4, 1.2), noise=0.5)
     runs, cur, prof = collect(tmp_path)
     r = runs.set_index("label")
     assert r.loc["zero", "epochs_to_zero_final"] == 3 and r.loc["learned", "epochs_to_zero_final"] == 2
-    assert r.loc["zero", "auc_train"] == pytest.approx((2.5 + 1.75) / 2)
+    assert r.loc["learned", "auc_train_clean"] == pytest.approx((1.95 + 1.3) / 2)
+    assert r.loc["learned", "auc_train_in_training"] == pytest.approx((1.95 + 1.3) / 2 + 0.5)
+    # the gap is val − clean train, whatever the noise of the in-training loss
+    assert r.loc["learned", "gap_at_best"] == pytest.approx(0.1)
+    assert r.loc["zero", "peaked_before_last"] == 0 and r.loc["zero", "early_k"] == 5
     assert len(cur) == 6 and len(prof) == 4  # the None position is dropped
+    assert {"train_loss_clean", "test_early"} <= set(cur.columns)
+
+
+def test_collect_finds_runs_at_any_depth(tmp_path):
+    """Hydra users choose their own hydra.sweep.subdir: runs may sit at any depth."""
+    write_run(tmp_path, "ds", "zero", 0, sub="0")
+    write_run(tmp_path, "ds", "learned", 0, sub="a/b/c")
+    write_run(tmp_path, "ds", "noisy", 0)
+    runs, _, _ = collect(tmp_path)
+    assert sorted(runs["label"]) == ["learned", "noisy", "zero"]
+
+
+def test_old_records_without_new_keys_give_nan_not_errors(tmp_path):
+    make_sweep(tmp_path / "sw", new_keys=False, seeds=3)
+    runs, curves, _ = collect(tmp_path / "sw")
+    for col in ("auc_train_clean", "train_clean_at_best", "gap_at_best", "test_early_at_best", "epochs_max"):
+        assert runs[col].isna().all(), col
+    assert runs["auc_train_in_training"].notna().all()
+    res = analyze(tmp_path / "sw", tmp_path / "out", v1_verdicts=None)
+    v = pd.read_csv(tmp_path / "out" / "verdicts.csv")
+    assert "C1-faster" not in set(v["claim"])  # no clean curve: no verdict, not a made-up one
+    assert "C1-generalize" in set(v["claim"]) and res["runs"] == 12
+
+
+def test_zero_only_sweep_gives_tables_and_figures_without_verdicts(tmp_path, capsys):
+    """v1: KeyError: 'claim'."""
+    make_sweep(tmp_path / "sw", labels=("zero",), datasets=("a", "b"))
+    res = analyze(tmp_path / "sw", tmp_path / "out", v1_verdicts=None)
+    out = tmp_path / "out"
+    assert res["verdicts"] == [] and (out / "REPORT.md").exists()
+    assert len(pd.read_csv(out / "runs.csv")) == 8
+    assert (out / "figures" / "learning_curves.png").exists()
+    assert "no verdict" in (out / "REPORT.md").read_text().lower()
+
+
+def test_all_diverged_sweep_gives_tables_without_verdicts(tmp_path):
+    """v1: KeyError: 'dataset' (runs that diverge in their first epoch leave no metrics line)."""
+    make_sweep(tmp_path / "sw", diverged=True, clean=())
+    res = analyze(tmp_path / "sw", tmp_path / "out", v1_verdicts=None)
+    assert res["runs"] == 16 and res["verdicts"] == []
+    assert pd.read_csv(tmp_path / "out" / "runs.csv")["diverged"].all()
+    assert "diverged" in (tmp_path / "out" / "REPORT.md").read_text()
+
+
+def test_unreadable_files_are_named_in_one_line_each(tmp_path, capsys):
+    """v1: an unnamed JSONDecodeError traceback."""
+    sw = make_sweep(tmp_path / "sw", seeds=3)
+    bad_summary = sw / "ds" / "noisy" / "seed=1" / "summary.json"
+    bad_summary.write_text('{"data": "ds", "label": ')
+    bad_metrics = sw / "ds" / "learned" / "seed=2" / "metrics.jsonl"
+    bad_metrics.write_text(bad_metrics.read_text() + "{not json\n")
+    no_key = sw / "ds" / "zero" / "seed=2" / "summary.json"
+    no_key.write_text(json.dumps({"status": "finished"}))
+    capsys.readouterr()
+    res = analyze(sw, tmp_path / "out", v1_verdicts=None)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 3, err
+    for path in (bad_summary, bad_metrics, no_key):
+        assert sum(line.startswith(f"skipping {path}: ") for line in err) == 1
+    assert res["runs"] == 10  # two summaries unreadable; the run with bad metrics keeps its summary
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    row = runs[(runs.label == "learned") & (runs.seed == 2)].iloc[0]
+    assert np.isnan(row.auc_train_clean) and row.test_at_best > 0
+    assert "skipping" in (tmp_path / "out" / "REPORT.md").read_text()
+
+
+def test_duplicate_runs_are_skipped_not_averaged(tmp_path, capsys):
+    write_run(tmp_path, "ds", "zero", 0, sub="first", test=1.0)
+    write_run(tmp_path, "ds", "zero", 0, sub="second", test=2.0)
+    runs, _, _ = collect(tmp_path)
+    assert len(runs) == 1 and runs["test_at_best"].iloc[0] == 1.0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"skipping {tmp_path / 'second'}") and "duplicate" in err[0]
+
+
+def test_empty_sweep_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="no run records"):
+        analyze(tmp_path, tmp_path / "out", v1_verdicts=None)
+
+
+def test_analyze_emits_no_warnings(tmp_path):
+    """"analyze.py repeats pandas warnings": v1 warned 'Boolean Series key will be reindexed' once per
+    comparison as soon as one run diverged, and numpy/scipy warned on degenerate samples."""
+    sw = make_sweep(tmp_path / "sw", datasets=("synthetic_short", "synthetic_long", "japanese_vowels"),
+                    labels=("zero", "noisy", "learned", "learned_noisy", "adaptive"), seeds=3)
+    write_run(sw, "synthetic_short", "learned", 1, diverged=True)
+    write_run(sw, "japanese_vowels", "noisy", 0, diverged=True)
+    write_run(sw, "synthetic_long", "zero", 5)  # a seed with only a zero run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        analyze(sw, tmp_path / "out", v1_verdicts=None)
+    assert [str(w.message) for w in caught] == []
+
+
+def _results(tmp_path: Path) -> Path:
+    sw = make_sweep(tmp_path / "sw", datasets=("treering_windows", "treering_stateful"), seeds=3)
+    analyze(sw, tmp_path / "results", v1_verdicts=None)
+    return tmp_path / "results"
+
+
+def test_notebooks_leave_results_alone(tmp_path, monkeypatch):
+    """Executing a notebook must not rewrite committed files: figures go to notebooks/_output unless
+    INITSTATE_NB_REFRESH=1 asks to refresh results/<profile>/figures."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    results = _results(tmp_path)
+    before = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
+    nbdir = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", nbdir, ignore=shutil.ignore_patterns("_output"))
+    monkeypatch.setenv("INITSTATE_RESULTS", str(results))
+    monkeypatch.delenv("INITSTATE_NB_FIGS", raising=False)
+    monkeypatch.delenv("INITSTATE_NB_REFRESH", raising=False)
+    for path in sorted(nbdir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(nbdir)}}).execute()
+    assert {p: p.read_bytes() for p in results.rglob("*") if p.is_file()} == before
+    assert list((nbdir / "_output").glob("*.png"))
+
+
+def test_notebook_dirs_refresh_only_when_asked(tmp_path, monkeypatch):
+    from replication.analysis import notebook_dirs
+
+    monkeypatch.setenv("INITSTATE_RESULTS", str(tmp_path / "r"))
+    monkeypatch.delenv("INITSTATE_NB_FIGS", raising=False)
+    monkeypatch.delenv("INITSTATE_NB_REFRESH", raising=False)
+    assert notebook_dirs() == (tmp_path / "r", Path("_output"))
+    monkeypatch.setenv("INITSTATE_NB_REFRESH", "1")
+    assert notebook_dirs() == (tmp_path / "r", tmp_path / "r" / "figures")
+    monkeypatch.setenv("INITSTATE_NB_FIGS", str(tmp_path / "f"))
+    assert notebook_dirs()[1] == tmp_path / "f"

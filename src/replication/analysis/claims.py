@@ -1,199 +1,202 @@
-"""The verdict on each claim, from paired per-seed differences.
+"""Protocol v2 applied to a runs table: every comparison of every claim on every dataset
+(:func:`comparisons`), the verdict of each claim on each dataset (:func:`verdicts`) and their
+sensitivity to the margin δ (:func:`sensitivity`). The rules are :mod:`.protocol`'s text; the
+statistics are :mod:`.stats`.
 
-Method (fixed before the sweep was run; the report prints it):
-- A comparison "a vs b" on one dataset takes, for every seed where both runs finished without
-  diverging, ``d = metric(a) − metric(b)`` (seeds are paired: same data order and initial weights).
-- Effect: the mean of ``d``, also as % of the ``zero`` strategy's mean on that dataset. 95% CI:
-  percentile bootstrap of the mean (``scipy.stats.bootstrap``, 9,999 resamples, fixed seed).
-- p-value: two-sided one-sample t-test of ``d`` (the paired t-test); Holm's step-down correction
-  across all comparisons of one claim (all its datasets and strategies).
-- Verdict of a comparison: *supported* when the Holm-adjusted p < 0.05 and the effect has the
-  claimed sign, *contradicted* when p < 0.05 with the opposite sign, else *inconclusive*.
-  C3 is an equivalence claim: *supported* when the whole CI lies inside ±``margin`` (1% of zero's
-  mean), *contradicted* when it lies wholly outside, else *inconclusive*.
-- A claim on a dataset that bundles several comparisons (C1: every non-zero strategy, both
-  metrics) is *supported* when all are, *contradicted* when any is, else *inconclusive*.
-"""
+``comparisons`` columns: claim, family (Holm's family within the claim: the dataset, or
+``dataset [label]`` for an exploratory label), dataset, metric, a, b, expect (lower | higher | equal:
+the sign of a − b the claim predicts), exploratory, n (paired seeds), mean_diff (a − b, raw units),
+se, df, scale (zero's mean), delta (δ in raw units), rel_pct / rel_se (effect and its SE, % of
+scale), p (two-sided), p_holm, p_equiv, level (of the interval), ci_low / ci_high (raw),
+rel_ci_low / rel_ci_high (%), verdict (better | worse | negligible | inconclusive; better = a − b
+below 0), in_training_rel_pct (C1-faster only: the same comparison on the in-training loss, a
+secondary column that decides nothing), short_rel_pct / long_rel_pct (H4: the two arms)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-ALPHA = 0.05
-EQUIV_MARGIN = 0.01  # C3: ±1% of the zero strategy's mean test loss
-NONZERO = ("noisy", "learned", "learned_noisy", "adaptive")
-# short-many member, long-few member of each H4 pair
-PAIRS = {
-    "synthetic": ("synthetic_short", "synthetic_long"),
-    "shakespeare": ("shakespeare_windows", "shakespeare_stateful"),
-    "treering": ("treering_windows", "treering_stateful"),
-}
-CLAIMS = {
-    "C1-faster": "every non-zero initial state trains faster than zero (area under the training-loss curve)",
-    "C1-generalize": "every non-zero initial state generalizes better than zero (test loss at best val)",
-    "C2": "learned beats noisy (test loss at best val)",
-    "C3": "noise on a learned state adds nothing (learned_noisy ≈ learned within ±1% of zero's test loss)",
-    "H4": "learning helps more with many short sequences, noise with few long ones "
-          "((learned − noisy) test loss, short-many minus long-few, relative to zero)",
-}
+from . import stats as S
+from .protocol import (
+    BLOG_STRATEGIES,
+    CLAIMS,
+    DELTA,
+    EARLY,
+    FASTER,
+    GATED,
+    GENERALIZE,
+    PAIRS,
+    REGIME_GATE,
+    SENSITIVITY_DELTAS,
+)
 
+__all__ = ["CLAIMS", "PAIRS", "comparisons", "verdicts", "sensitivity", "claim_verdict"]
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm–Bonferroni adjusted p-values (NaN entries stay NaN and do not count)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    order = np.argsort(q)
-    m = len(q)
-    adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
-
-
-def bootstrap_ci(*samples: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap CI of ``mean(x)`` (one sample) or ``mean(x) − mean(y)`` (two)."""
-    if any(len(s) < 2 for s in samples) or all(np.ptp(s) == 0 for s in samples):
-        v = float(np.mean(samples[0]) - (np.mean(samples[1]) if len(samples) > 1 else 0.0))
-        return (v, v) if all(len(s) >= 1 for s in samples) else (np.nan, np.nan)
-
-    def stat(*xs, axis=-1):
-        return np.mean(xs[0], axis=axis) - (np.mean(xs[1], axis=axis) if len(xs) > 1 else 0.0)
-
-    res = stats.bootstrap(samples, stat, confidence_level=0.95, n_resamples=9999, method="percentile",
-                          paired=False, vectorized=True, rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+COLUMNS = ["claim", "family", "dataset", "metric", "a", "b", "expect", "exploratory", "n", "mean_diff", "se", "df",
+           "scale", "delta", "rel_pct", "rel_se", "p", "p_holm", "p_equiv", "level", "ci_low", "ci_high",
+           "rel_ci_low", "rel_ci_high", "verdict", "in_training_rel_pct", "short_rel_pct", "long_rel_pct"]
+VERDICT_COLUMNS = ["claim", "dataset", "verdict", "comparisons", "exploratory", "peak_before_last", "detail"]
 
 
 def _ok(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[~runs["diverged"].astype(bool)]
 
 
-def paired_differences(runs: pd.DataFrame, dataset: str, metric: str, a: str, b: str) -> np.ndarray:
-    """``(n_seeds,)`` ``metric(a) − metric(b)`` over the seeds where both finished (by label)."""
-    d = _ok(runs)[lambda r: r["dataset"] == dataset].pivot_table(index="seed", columns="label", values=metric)
-    if a not in d or b not in d:
-        return np.array([])
-    return (d[a] - d[b]).dropna().to_numpy(dtype=float)
+def _wide(runs: pd.DataFrame, dataset: str, metric: str) -> pd.DataFrame:
+    """``seed × label`` values of ``metric`` on one dataset (finished runs; one run per cell)."""
+    if metric not in runs:
+        return pd.DataFrame()
+    g = runs[runs["dataset"] == dataset]
+    return g.pivot_table(index="seed", columns="label", values=metric, aggfunc="first")
 
 
-def zero_mean(runs: pd.DataFrame, dataset: str, metric: str) -> float:
-    z = _ok(runs)[(runs["dataset"] == dataset) & (runs["label"] == "zero")][metric]
-    return float(z.mean()) if len(z) else np.nan
+def _scale(wide: pd.DataFrame, b: str) -> float:
+    """Zero's mean on the dataset (b's mean where there is no zero run): the unit of the effect."""
+    for ref in ("zero", b):
+        if ref in wide and wide[ref].notna().any():
+            return float(wide[ref].mean())
+    return np.nan
 
 
-def _row(claim, dataset, metric, a, b, diffs, scale, expect):
-    n = len(diffs)
-    mean = float(np.mean(diffs)) if n else np.nan
-    lo, hi = bootstrap_ci(diffs) if n else (np.nan, np.nan)
-    p = float(stats.ttest_1samp(diffs, 0.0).pvalue) if n >= 2 and np.ptp(diffs) > 0 else np.nan
-    rel = lambda v: 100.0 * v / scale if scale and np.isfinite(scale) else np.nan  # noqa: E731
-    return {
-        "claim": claim, "dataset": dataset, "metric": metric, "a": a, "b": b, "n": n,
-        "mean_diff": mean, "ci_low": lo, "ci_high": hi, "rel_pct": rel(mean),
-        "rel_ci_low": rel(lo), "rel_ci_high": rel(hi), "p": p, "expect": expect, "scale": scale,
-    }
+def _row(claim, ds, metric, a, b, expect, diffs, scale, delta, exploratory=False, **extra) -> dict:
+    est, se, df, n = S.paired(diffs)
+    return {"claim": claim, "family": f"{ds} [{a}]" if exploratory else ds, "dataset": ds, "metric": metric,
+            "a": a, "b": b, "expect": expect, "exploratory": exploratory, "n": n, "mean_diff": est, "se": se,
+            "df": df, "scale": scale, "delta": delta * abs(scale), **extra}
 
 
-def comparisons(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every comparison of every claim on every dataset present, with CIs, p and verdicts."""
+def comparisons(runs: pd.DataFrame, delta: float = DELTA) -> pd.DataFrame:
+    """Every comparison the runs allow (columns: :data:`COLUMNS`), with its test and verdict at δ."""
+    ok = _ok(runs)
     rows = []
-    datasets = sorted(runs["dataset"].unique())
-    for ds in datasets:
-        labels = set(runs.loc[runs["dataset"] == ds, "label"])
-        for metric, claim in (("auc_train", "C1-faster"), ("test_at_best", "C1-generalize")):
-            for s in NONZERO:
-                if s in labels and "zero" in labels:
-                    rows.append(_row(claim, ds, metric, s, "zero", paired_differences(runs, ds, metric, s, "zero"),
-                                     zero_mean(runs, ds, metric), "negative"))
-        if {"learned", "noisy"} <= labels:
-            rows.append(_row("C2", ds, "test_at_best", "learned", "noisy",
-                             paired_differences(runs, ds, "test_at_best", "learned", "noisy"),
-                             zero_mean(runs, ds, "test_at_best"), "negative"))
-        if {"learned_noisy", "learned"} <= labels:
-            rows.append(_row("C3", ds, "test_at_best", "learned_noisy", "learned",
-                             paired_differences(runs, ds, "test_at_best", "learned_noisy", "learned"),
-                             zero_mean(runs, ds, "test_at_best"), "equivalent"))
-    rows += _h4_rows(runs, datasets)
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    table["p_holm"] = np.nan
-    for claim, idx in table.groupby("claim").groups.items():
-        if claim != "C3":
-            table.loc[idx, "p_holm"] = holm(table.loc[idx, "p"].to_numpy())
-    table["verdict"] = [_verdict(r) for r in table.to_dict("records")]
-    return table
+    for ds in sorted(ok["dataset"].unique()):
+        wide = {m: _wide(ok, ds, m) for m in (FASTER, GENERALIZE, "auc_train_in_training")}
+        labels = set(ok.loc[ok["dataset"] == ds, "label"])
+        others = [x for x in BLOG_STRATEGIES if x in labels] + sorted(labels - set(BLOG_STRATEGIES) - {"zero"})
+        for claim, metric in (("C1-faster", FASTER), ("C1-generalize", GENERALIZE)):
+            w = wide[metric]
+            for a in others:
+                if "zero" not in w or a not in w:
+                    continue
+                d = (w[a] - w["zero"]).dropna()
+                if d.empty:
+                    continue  # e.g. no clean curves in an old sweep: no verdict rather than a made-up one
+                extra = {}
+                if claim == "C1-faster":
+                    wi = wide["auc_train_in_training"]
+                    if a in wi and "zero" in wi:
+                        di, zi = (wi[a] - wi["zero"]).mean(), wi["zero"].mean()
+                        extra["in_training_rel_pct"] = 100 * di / zi if zi else np.nan
+                rows.append(_row(claim, ds, metric, a, "zero", "lower", d, _scale(w, "zero"), delta,
+                                 exploratory=a not in BLOG_STRATEGIES, **extra))
+        w = wide[GENERALIZE]
+        for claim, a, b, expect in (("C2", "learned", "noisy", "lower"), ("C3", "learned_noisy", "learned", "equal")):
+            if a in w and b in w and not (d := (w[a] - w[b]).dropna()).empty:
+                rows.append(_row(claim, ds, GENERALIZE, a, b, expect, d, _scale(w, b), delta))
+    rows += _h4_rows(ok, delta)
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in _JUDGED])
+    return _judge(table)
 
 
-def _h4_rows(runs, datasets):
+def _h4_rows(ok: pd.DataFrame, delta: float) -> list[dict]:
+    """Per pair and strategy s ∈ {learned, noisy}: (s − zero)/zero's mean on the short-many member minus
+    the same on the long-few member (Welch: the members are separate samples). Units: fractions of zero."""
     rows = []
-    for pair, (short, long) in PAIRS.items():
-        if short not in datasets or long not in datasets:
-            continue
-        rel = []
-        for ds in (short, long):
-            d = paired_differences(runs, ds, "test_at_best", "learned", "noisy")
-            rel.append(d / zero_mean(runs, ds, "test_at_best"))
-        if min(len(rel[0]), len(rel[1])) < 2:
-            continue
-        lo, hi = bootstrap_ci(rel[0], rel[1])
-        mean = float(rel[0].mean() - rel[1].mean())
-        p = float(stats.ttest_ind(rel[0], rel[1], equal_var=False).pvalue)
-        rows.append({
-            "claim": "H4", "dataset": pair, "metric": "test_at_best (relative)", "a": f"{short}: learned−noisy",
-            "b": f"{long}: learned−noisy", "n": min(len(rel[0]), len(rel[1])), "mean_diff": mean,
-            "ci_low": lo, "ci_high": hi, "rel_pct": 100 * mean, "rel_ci_low": 100 * lo, "rel_ci_high": 100 * hi,
-            "p": p, "expect": "negative", "scale": 1.0,
-            "short_rel_pct": 100 * rel[0].mean(), "long_rel_pct": 100 * rel[1].mean(),
-        })
+    for claim, metric in (("H4", GENERALIZE), ("H4-early", EARLY)):
+        for pair, (short, long) in PAIRS.items():
+            for s, expect in (("learned", "lower"), ("noisy", "higher")):
+                rel = []
+                for ds in (short, long):
+                    w = _wide(ok, ds, metric)
+                    z = _scale(w, "zero") if "zero" in w else np.nan
+                    rel.append((w[s] - w["zero"]).dropna().to_numpy() / z if s in w and np.isfinite(z) else np.array([]))
+                if not (len(rel[0]) and len(rel[1])):
+                    continue
+                est, se, df, n = S.welch(*rel)
+                rows.append({"claim": claim, "family": pair, "dataset": pair, "metric": f"{metric} (% of zero)",
+                             "a": s, "b": "zero", "expect": expect, "exploratory": False, "n": n, "mean_diff": est,
+                             "se": se, "df": df, "scale": 1.0, "delta": delta,
+                             "short_rel_pct": 100 * rel[0].mean(), "long_rel_pct": 100 * rel[1].mean()})
     return rows
 
 
-def _verdict(r: dict) -> str:
-    if r["n"] < 2 or np.isnan(r["ci_low"]):
+_JUDGED = ["rel_pct", "rel_se", "p", "p_holm", "p_equiv", "level", "ci_low", "ci_high", "rel_ci_low",
+           "rel_ci_high", "verdict"]
+
+
+def _judge(table: pd.DataFrame) -> pd.DataFrame:
+    """Tests, Holm within (claim, family), the matching interval and the verdict of every row."""
+    if table.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    table = table.copy()
+    table["p"] = [S.p_two_sided(e, s, d) for e, s, d in zip(table["mean_diff"], table["se"], table["df"])]
+    table["p_holm"] = np.nan
+    factor = pd.Series(np.nan, index=table.index)
+    for _, idx in table.groupby(["claim", "family"], sort=False).groups.items():
+        p = table.loc[idx, "p"].to_numpy(dtype=float)
+        table.loc[idx, "p_holm"] = S.holm(p)
+        factor.loc[idx] = S.holm_factors(p)
+    judged = [S.judge(r.mean_diff, r.se, r.df, r.delta, f) for r, f in zip(table.itertuples(), factor)]
+    for k in ("level", "ci_low", "ci_high", "p_equiv", "verdict"):
+        table[k] = [j[k] for j in judged]
+    unit = 100 / table["scale"].abs().where(table["scale"] != 0)
+    table["rel_pct"], table["rel_se"] = table["mean_diff"] * unit, table["se"] * unit
+    table["rel_ci_low"], table["rel_ci_high"] = table["ci_low"] * unit, table["ci_high"] * unit
+    return table[COLUMNS].reset_index(drop=True)
+
+
+def claim_verdict(verdicts: list[str], expects: list[str]) -> str:
+    """A claim's verdict on one dataset from its comparisons' verdicts and the predicted signs:
+    equivalence (expect "equal"): supported iff negligible, contradicted iff better or worse; else
+    supported iff all go the predicted way, contradicted iff any goes the other way, negligible iff all
+    negligible, inconclusive otherwise."""
+    if not verdicts:
         return "inconclusive"
-    if r["expect"] == "equivalent":
-        m = EQUIV_MARGIN * abs(r["scale"])
-        if -m <= r["ci_low"] and r["ci_high"] <= m:
+    way = {"lower": "better", "higher": "worse"}
+    if all(e == "equal" for e in expects):
+        if all(v == "negligible" for v in verdicts):
             return "supported"
-        if r["ci_low"] > m or r["ci_high"] < -m:
-            return "contradicted"
-        return "inconclusive"
-    if np.isnan(r["p_holm"]) or r["p_holm"] >= ALPHA:
-        return "inconclusive"
-    return "supported" if (r["mean_diff"] < 0) == (r["expect"] == "negative") else "contradicted"
+        return "contradicted" if any(v in ("better", "worse") for v in verdicts) else "inconclusive"
+    if all(v == way[e] for v, e in zip(verdicts, expects)):
+        return "supported"
+    if any(v in ("better", "worse") and v != way[e] for v, e in zip(verdicts, expects)):
+        return "contradicted"
+    return "negligible" if all(v == "negligible" for v in verdicts) else "inconclusive"
 
 
-def verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """One verdict per (claim, dataset): all comparisons supported → supported; any contradicted
-    → contradicted; else inconclusive."""
+def verdicts(table: pd.DataFrame, regime: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One verdict per claim and dataset (exploratory labels: ``claim [label]``); columns
+    :data:`VERDICT_COLUMNS`. ``regime`` (from :func:`.summaries.regime`) applies the regime gate to
+    C1-generalize and C2; without it nothing is gated."""
+    if table.empty:
+        return pd.DataFrame(columns=VERDICT_COLUMNS)
+    frac = regime.set_index("dataset")["peak_before_last"] if regime is not None and len(regime) else None
     out = []
-    for (claim, ds), g in table.groupby(["claim", "dataset"], sort=False):
-        v = set(g["verdict"])
-        verdict = "contradicted" if "contradicted" in v else "supported" if v == {"supported"} else "inconclusive"
-        out.append({"claim": claim, "dataset": ds, "verdict": verdict, "comparisons": len(g)})
-    return pd.DataFrame(out)
+    for (claim, _family), g in table.groupby(["claim", "family"], sort=False):
+        ds, explo = g["dataset"].iloc[0], bool(g["exploratory"].iloc[0])
+        name = f"{claim} [{g['a'].iloc[0]}]" if explo else claim
+        verdict = claim_verdict(list(g["verdict"]), list(g["expect"]))
+        f = frac.get(ds, np.nan) if frac is not None else np.nan
+        if claim in GATED and frac is not None and not (f >= REGIME_GATE):
+            verdict = "out of regime"
+        out.append({"claim": name, "dataset": ds, "verdict": verdict, "comparisons": len(g), "exploratory": explo,
+                    "peak_before_last": f,
+                    "detail": ", ".join(f"{a} {v}" for a, v in zip(g["a"], g["verdict"]))})
+    v = pd.DataFrame(out, columns=VERDICT_COLUMNS)
+    order = {c: i for i, c in enumerate(CLAIMS)}
+    v["_o"] = [order.get(c.split(" [")[0], 99) + 0.5 * e for c, e in zip(v["claim"], v["exploratory"])]
+    return v.sort_values(["_o", "claim"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
-def blog_side_by_side(runs: pd.DataFrame) -> pd.DataFrame:
-    """Best val loss per strategy and dataset as % change vs zero (perplexity for lm), the form
-    of r2rt's PTB table, with r2rt's own numbers in a last column."""
-    blog = {"zero": 162.42, "learned": 147.41, "noisy": 154.25, "learned_noisy": 145.26}
-    rows = []
-    for ds, g in _ok(runs).groupby("dataset"):
-        task = g["task"].iloc[0]
-        val = g.groupby("label")["best_val_loss"].mean()
-        if task == "lm":
-            val = np.exp(val)
-        if "zero" not in val:
-            continue
-        for label, v in val.items():
-            rows.append({"dataset": ds, "task": task, "strategy": label,
-                         "best_val": v, "pct_vs_zero": 100 * (v / val["zero"] - 1),
-                         "blog_pct_vs_zero": 100 * (blog[label] / blog["zero"] - 1) if label in blog else np.nan})
-    return pd.DataFrame(rows)
+def sensitivity(runs: pd.DataFrame, regime: pd.DataFrame | None = None,
+                deltas=SENSITIVITY_DELTAS) -> pd.DataFrame:
+    """Claim × dataset verdicts at each margin in ``deltas``: columns claim, dataset, ``δ=0.5%`` …"""
+    cols = {f"δ={100 * d:g}%": verdicts(comparisons(runs, d), regime) for d in deltas}
+    if all(v.empty for v in cols.values()):
+        return pd.DataFrame(columns=["claim", "dataset", *cols])
+    base = next(iter(cols.values()))[["claim", "dataset"]]
+    for name, v in cols.items():
+        base = base.merge(v[["claim", "dataset", "verdict"]].rename(columns={"verdict": name}),
+                          on=["claim", "dataset"], how="outer")
+    return base
