@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= default
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-EXPERIMENT_default := reproduce
+# A profile's sweep directory is named after its first experiment; later ones add runs to it.
+EXPERIMENT_default := reproduce reproduce_more_seeds
 EXPERIMENT_full := reproduce_full
 PROFILES := default full
 EXPERIMENT = $(EXPERIMENT_$(PROFILE))
@@ -44,8 +45,10 @@ lint: setup ## run ruff
 
 reproduce: setup ## run the replication sweep (PROFILE=default|full) and write results/$(PROFILE)/REPORT.md
 	@start=$$(date +%s); \
-	$(PY) experiments/train.py experiment=$(EXPERIMENT) hydra.launcher.n_jobs=$(JOBS) $(ARGS) && \
-	$(PY) experiments/analyze.py sweeps/$(EXPERIMENT) results/$(PROFILE) --profile $(PROFILE) \
+	for e in $(EXPERIMENT); do \
+		$(PY) experiments/train.py experiment=$$e hydra.launcher.n_jobs=$(JOBS) $(ARGS) || exit $$?; \
+	done && \
+	$(PY) experiments/analyze.py sweeps/$(firstword $(EXPERIMENT)) results/$(PROFILE) --profile $(PROFILE) \
 		--sweep-seconds $$(( $$(date +%s) - start )) \
 		--command "make reproduce PROFILE=$(PROFILE) JOBS=$(JOBS) $(ARGS)"
 

@@ -193,7 +193,7 @@ def test_wandb_failure_only_warns(tmp_path, monkeypatch):
     assert s["status"] == "finished"
 
 
-@pytest.mark.parametrize("experiment,seeds,datasets", [("reproduce", 5, 7), ("reproduce_full", 10, 8)])
+@pytest.mark.parametrize("experiment,seeds,datasets", [("reproduce", 10, 7), ("reproduce_full", 10, 8)])
 def test_experiment_profiles_compose(experiment, seeds, datasets):
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose("train", overrides=[f"experiment={experiment}"], return_hydra_config=True)
@@ -229,3 +229,19 @@ def test_early_position_loss_is_the_mean_of_the_first_k_steps(tmp_path):
     # synthetic_short's windows all have 24 pairs: every position has the same count, so the
     # early loss is the plain mean of the profile's first 3 entries.
     assert s["val_early_at_best"] == pytest.approx(sum(s["position_profile"][:3]) / 3)
+
+
+def test_stateful_evaluation_is_the_same_in_long_chunks(tmp_path):
+    """run.py evaluates stateful data in 1,000-step chunks: the state is carried either way, so the
+    losses (and the per-position profile) equal those of tbptt-sized chunks."""
+    from hydra.utils import instantiate
+
+    from replication.trainer import run_epoch
+
+    cfg = make_cfg(tmp_path, "init_state=learned", data="synthetic_long")
+    data = instantiate(cfg.data)
+    model = run_mod.build_model(cfg, data)
+    short = run_epoch(model, data, "val", 4, tbptt=50, max_position=60)
+    long = run_epoch(model, data, "val", 4, tbptt=1000, max_position=60)
+    assert long.count == short.count and long.loss == pytest.approx(short.loss, rel=1e-5)
+    assert long.profile() == pytest.approx(short.profile(), rel=1e-5)

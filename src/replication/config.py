@@ -54,6 +54,11 @@ def bad_override(argv: list[str], conf_dir: Path) -> str | None:
 def composition_error(e: Exception) -> str:
     """One line from a Hydra/OmegaConf composition error: the key and what was wrong with it."""
     cause = e.__cause__ or e
+    lines = [x.strip() for x in str(e).strip().splitlines() if x.strip()]
+    if e.__cause__ is None and len(lines) > 1:  # "In 'x': Error raised while composing config:\n<what>"
+        where = lines[0].split(":")[0]
+        key = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("full_key:")), None)
+        return f"{where}: {lines[1]}" + (f" ({key})" if key else "")
     msg = str(getattr(cause, "msg", None) or cause).strip().splitlines()[0]
     key = getattr(cause, "full_key", None)
     if "could not be converted" in msg and key:
