@@ -10,7 +10,9 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # A profile's sweep directory is named after its first experiment; later ones add runs to it.
 EXPERIMENT_default := reproduce reproduce_more_seeds
 EXPERIMENT_full := reproduce_full
-PROFILES := default full
+EXPERIMENT_r2rt := r2rt
+EXPERIMENT_r2rt_cpu := r2rt_cpu
+PROFILES := default full r2rt r2rt_cpu
 EXPERIMENT = $(EXPERIMENT_$(PROFILE))
 # Checked when the Makefile is read, so a bad PROFILE fails before set-up spends a minute.
 ifneq ($(filter reproduce,$(MAKECMDGOALS)),)
@@ -43,7 +45,7 @@ test: setup ## run the test suite
 lint: setup ## run ruff
 	$(VENV)/bin/ruff check src tests experiments benchmarks
 
-reproduce: setup ## run the replication sweep (PROFILE=default|full) and write results/$(PROFILE)/REPORT.md
+reproduce: setup ## run the replication sweep (PROFILE=default|full|r2rt|r2rt_cpu) and write results/$(PROFILE)/REPORT.md
 	@start=$$(date +%s); \
 	for e in $(EXPERIMENT); do \
 		$(PY) experiments/train.py experiment=$$e hydra.launcher.n_jobs=$(JOBS) $(ARGS) || exit $$?; \

@@ -16,6 +16,8 @@ from ..io import atomic_write_text
 from .claims import comparisons, sensitivity, verdicts
 from .collect import collect, load_results, load_tables, run_dirs, write_tables
 from .figures import all_figures
+from .r2rt import applies as r2rt_datasets
+from .r2rt_report import section as r2rt_section
 from .report import render
 from .summaries import blog_side_by_side, pooled, power, regime
 
@@ -80,7 +82,9 @@ def analyze(sweep_dir: str | Path, out_dir: str | Path, *, profile: str = "defau
             sweep_seconds: float | None = None, v1_verdicts: str | Path | None = "auto") -> dict:
     """Write into ``out_dir``: ``runs.csv``, ``curves.csv``, ``profiles.csv``, ``comparisons.csv``,
     ``verdicts.csv``, ``sensitivity.csv``, ``regime_power.csv``, ``pooled.csv``, ``blog_side_by_side.csv``,
-    ``figures/*.png``, ``REPORT.md`` and ``COMMAND.txt``. ``v1_verdicts``: a v1 ``verdicts.csv`` for the
+    ``figures/*.png``, ``REPORT.md`` and ``COMMAND.txt``; for word-level data or an r2rt profile also
+    ``r2rt_perplexity.csv``, ``r2rt_reproduction.csv``, ``r2rt_positions.csv`` and ``figures/r2rt_*.png``
+    (:mod:`.r2rt`). ``v1_verdicts``: a v1 ``verdicts.csv`` for the
     report's appendix, "auto" (``<out_dir>_v1/verdicts.csv`` if present) or None."""
     out = Path(out_dir)
     skipped: list = []
@@ -104,10 +108,14 @@ def analyze(sweep_dir: str | Path, out_dir: str | Path, *, profile: str = "defau
         "sweep_wall": f"{sweep_seconds / 60:.1f} min" if sweep_seconds else "–",
         "config": _config([Path(d) for d in runs["run_dir"]]),
     }
+    r2rt_md, words = "", r2rt_datasets(runs, profile)
+    if words:  # r2rt's regime (word-level data or an r2rt profile): perplexity side by side, curves, positions
+        r2rt_md, r2rt_tables = r2rt_section(runs, curves, profiles, meta, out, words)
+        write_tables_from(out, **r2rt_tables)
     ctx = {"runs": runs, "curves": curves, "table": table, "verdicts": verdict, "regime": reg,
            "power": pw, "pooled": pool, "sensitivity": tables["sensitivity"],
            "side": tables["blog_side_by_side"], "meta": meta, "figures": figs, "skipped": skipped,
-           "v1": _v1_table(v1_verdicts, out)}
+           "v1": _v1_table(v1_verdicts, out), "r2rt": r2rt_md}
     atomic_write_text(out / "REPORT.md", render(ctx))
     atomic_write_text(out / "COMMAND.txt", f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
     return {"runs": len(runs), "skipped": len(skipped), "verdicts": json.loads(verdict.to_json(orient="records"))}

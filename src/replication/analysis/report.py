@@ -218,7 +218,7 @@ def v1_section(v1: pd.DataFrame | None, verdicts: pd.DataFrame) -> str:
 
 def render(ctx: dict) -> str:
     """The whole report from ``ctx``: runs, curves, table, verdicts, regime, power, pooled, sensitivity,
-    side, meta, figures (file names), skipped, v1 (a DataFrame or None)."""
+    side, meta, figures (file names), skipped, v1 (a DataFrame or None), r2rt (its section's markdown, optional)."""
     runs, table, verdicts = ctx["runs"], ctx["table"], ctx["verdicts"]
     meta = ctx["meta"]
     parts = [
@@ -232,6 +232,7 @@ def render(ctx: dict) -> str:
         h4_section(table), "",
         pooled_section(ctx["pooled"]), "",
         blog_section(ctx["side"]), "",
+        ctx.get("r2rt", ""), "",
         q5_section(ctx["curves"], table), "",
         "## Figures", "",
         *[f"![{f}](figures/{f})\n" for f in ctx["figures"]],
