@@ -43,8 +43,8 @@ def test_eval_returns_learned_state_without_noise():
 
 
 def test_zero_state_and_noise_std_zero():
-    for init in ("zero", "noisy"):
-        h, c = lstm(init, noise_std=0.0).train().initial_state(2)
+    for init, kw in (("zero", {}), ("noisy", {"noise_std": 0.0})):
+        h, c = lstm(init, **kw).train().initial_state(2)
         assert not h.any() and not c.any()
 
 

@@ -13,6 +13,15 @@ Strategy options (keyword-only, shared by all six classes):
         keeps that component at zero, e.g. ``(True, False)`` learns ``h0`` only.
     learned_init: starting value of a learned state, ``"zeros"`` (default) or ``"normal"``.
     adaptive_decay: EMA decay of the ``adaptive`` strategy's gradient estimate (default 0.99).
+
+A non-default option that the chosen strategy does not use (``noise_std`` with ``learned``, any
+option next to a strategy instance) warns with a ``UserWarning``, as torch.nn warns about
+``dropout`` with one layer; invalid values raise ``ValueError``.
+
+Graph capture: ``torch.compile`` works in every mode; ``torch.export.export`` with a dynamic batch
+dimension and ``torch.jit.trace`` work in evaluation mode for every strategy (the batch size is
+never turned into a Python ``int``, so it stays symbolic/traced). ``torch.jit.script`` is not
+supported and raises one ``RuntimeError`` that points to ``torch.export``.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .strategies import InitialState, build_strategy
+from .strategies.base import SCRIPT_ERROR
 
 
 class _InitStateMixin:
@@ -44,17 +54,21 @@ class _InitStateMixin:
     ) -> None:
         super().__init__(*args, **kwargs)
         shapes, names = self._state_layout()
+        # device and dtype from the weights torch just built: they may have been given
+        # positionally (GRUCell(3, 4, True, "meta")), which kwargs would miss.
+        w = self._ref_weight()
         self.init_state = build_strategy(
             init,
             shapes,
             self._batch_dim,
             names=names,
+            stacklevel=3,  # warnings point at the user's constructor call
             mask=init_mask,
             noise_std=noise_std,
             learned_init=learned_init,
             adaptive_decay=adaptive_decay,
-            device=kwargs.get("device"),
-            dtype=kwargs.get("dtype"),
+            device=w.device,
+            dtype=w.dtype,
         )
 
     def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
@@ -66,21 +80,45 @@ class _InitStateMixin:
     def _pack_state(self, parts: Sequence[Tensor]):
         return tuple(parts) if len(parts) > 1 else parts[0]
 
-    def initial_state(self, batch_size: int | None = None):
+    def reset_parameters(self) -> None:
+        """Reset torch's weights exactly as torch.nn does, and the strategy to its starting value."""
+        strategy = self._modules.get("init_state")
+        if strategy is None:  # torch's __init__ calls this before the strategy exists
+            return super().reset_parameters()
+        # torch's loop runs over self.parameters(), which would also draw uniform values into
+        # init_state.*: hide the strategy while torch resets its own weights.
+        del self._modules["init_state"]
+        try:
+            super().reset_parameters()
+        finally:
+            self._modules["init_state"] = strategy
+        strategy.reset_parameters()
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every module first: one clear error instead of
+        # "Unknown type annotation: 'InitialState'".
+        raise RuntimeError(f"{type(self).__name__}: {SCRIPT_ERROR}")
+
+    def initial_state(self, batch_size: int | None = None, rows=None):
         """The state used when ``forward`` gets no ``hx``, in the current train/eval mode.
 
         Args:
             batch_size: ``B``; ``None`` gives the unbatched shapes.
+            rows: optional ``(B,)`` bool (tensor or list), ``True`` for the rows that will really
+                start from this state under truncated BPTT; ``adaptive`` then adapts σ to those
+                rows only. :func:`~initstate.reset_rows` does this for you, so it is only needed
+                when you mix states by hand. Other strategies ignore it.
 
         Returns:
             For ``LSTM`` a tuple ``(h_0, c_0)`` of shapes ``(D * num_layers, B, H_out)`` and
             ``(D * num_layers, B, H_cell)``; for ``GRU``/``RNN`` one tensor
             ``(D * num_layers, B, H_out)``; for ``LSTMCell`` a tuple of two ``(B, H)`` tensors and
             for ``GRUCell``/``RNNCell`` one ``(B, H)`` tensor. ``B`` is dropped when ``batch_size``
-            is ``None``. Dtype and device follow the module's weights.
+            is ``None``. Dtype and device follow the module's weights. The tensors never alias
+            the strategy's parameters: editing them in place leaves the learned state alone.
         """
         w = self._ref_weight()
-        return self._pack_state(self.init_state.materialize(batch_size, w.dtype, w.device))
+        return self._pack_state(self.init_state.materialize(batch_size, w.dtype, w.device, rows=rows))
 
     def _default_hx(self, batch_size: int | None, dtype: torch.dtype, device: torch.device):
         parts = self.init_state(batch_size, dtype, device)
@@ -112,8 +150,11 @@ class _RNNBaseMixin(_InitStateMixin):
                 batch, ref = int(input.batch_sizes[0]), input.data
             elif input.dim() == 2:
                 batch, ref = None, input  # unbatched (L, H_in)
-            else:
+            elif input.dim() == 3:
+                # Not int(): under torch.export / jit.trace the batch stays symbolic / traced.
                 batch, ref = input.size(0 if self.batch_first else 1), input
+            else:
+                return super().forward(input, hx)  # torch.nn raises its own ValueError
             hx = self._default_hx(batch, ref.dtype, ref.device)
         return super().forward(input, hx)
 
@@ -131,6 +172,8 @@ class _CellMixin(_InitStateMixin):
 
     def forward(self, input: Tensor, hx=None):
         if hx is None:
+            if input.dim() not in (1, 2):
+                return super().forward(input, hx)  # torch.nn raises its own ValueError
             batch = None if input.dim() == 1 else input.size(0)
             hx = self._default_hx(batch, input.dtype, input.device)
         return super().forward(input, hx)

@@ -5,14 +5,17 @@ adaptive).
 """
 
 # isort: off
-from .base import STRATEGIES, InitialState, build_strategy, register
+from .base import BUILTINS, STRATEGIES, InitialState, build_strategy, register
 from .zero import Zero
 from .noisy import Noisy
 from .learned import Learned, LearnedNoisy
 from .adaptive import Adaptive
 # isort: on
 
+BUILTINS.update(STRATEGIES)  # register() now refuses to replace these unless replace=True
+
 __all__ = [
+    "BUILTINS",
     "STRATEGIES",
     "Adaptive",
     "InitialState",

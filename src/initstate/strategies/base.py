@@ -9,28 +9,86 @@ cells), or returns the unbatched shape when ``batch_size`` is ``None``.
 Strategies compose with any recurrent core instead of being copied into each one (the design of
 Sonnet's ``TrainableState``), and a per-component ``mask`` pins chosen components to zero, e.g.
 ``mask=(True, False)`` learns ``h0`` of an LSTM but keeps ``c0`` at zero.
+
+Constructor contract of every strategy (built-in or registered with :func:`register`)::
+
+    __init__(self, shapes, batch_dim, *, <any of: names, mask, noise_std, learned_init,
+             adaptive_decay, device, dtype>)
+
+``shapes`` and ``batch_dim`` come positionally and must reach ``InitialState.__init__``; of the
+options, :func:`build_strategy` passes those the constructor names (all of them when it takes
+``**options``). A user's option that the constructor does not take has no effect and warns.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import math
+import warnings
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 STRATEGIES: dict[str, type[InitialState]] = {}
+# Filled by ``initstate.strategies`` once the built-ins are registered; register() protects them.
+BUILTINS: set[str] = set()
+
+# The options every recurrent class forwards, with their defaults. A non-default value that the
+# chosen strategy does not take warns (as torch.nn warns about ``dropout`` with one layer).
+OPTION_DEFAULTS = {"noise_std": 0.3, "mask": None, "learned_init": "zeros", "adaptive_decay": 0.99}
+# The names users write on the recurrent classes (``init_mask=``), for messages.
+USER_NAMES = {"mask": "init_mask"}
+FACTORY_KWARGS = ("device", "dtype")
+CONTRACT = (
+    "the constructor contract of a strategy is __init__(self, shapes, batch_dim, **options): "
+    "shapes and batch_dim positionally, passed on to InitialState.__init__, and any of the "
+    "options names, mask, noise_std, learned_init, adaptive_decay, device, dtype by keyword"
+)
+SCRIPT_ERROR = (
+    "torch.jit.script is not supported by initstate modules (TorchScript cannot compile a "
+    "strategy-dependent forward). Use torch.export.export(model, (x,), dynamic_shapes=...) for a "
+    "deployable graph (a dynamic batch works), torch.compile(model) for speed, or "
+    "torch.jit.trace(model, x) if you need a TorchScript module."
+)
 
 
-def register(name: str):
-    """Class decorator adding a strategy to :data:`STRATEGIES` under ``name``."""
+def register(name: str, *, replace: bool = False):
+    """Class decorator adding a strategy to :data:`STRATEGIES` under ``name``.
+
+    Args:
+        name: the ``init=`` string that selects the strategy.
+        replace: allow replacing a built-in strategy (``zero``, ``noisy``, ...); refused otherwise.
+
+    Raises:
+        ValueError: ``name`` is a built-in and ``replace`` is false.
+        TypeError: the class is not an :class:`InitialState` or breaks the constructor contract.
+    """
 
     def deco(cls: type[InitialState]) -> type[InitialState]:
+        if name in BUILTINS and not replace:
+            raise ValueError(
+                f"register({name!r}): {name!r} is a built-in strategy; pass replace=True to replace it"
+            )
+        check_contract(cls, name)
         cls.name = name
         STRATEGIES[name] = cls
         return cls
 
     return deco
+
+
+def check_contract(cls, name: str) -> None:
+    """Raise ``TypeError`` unless ``cls`` is an InitialState whose constructor takes (shapes, batch_dim)."""
+    if not (isinstance(cls, type) and issubclass(cls, InitialState)):
+        raise TypeError(f"strategy {name!r}: {cls!r} must be a subclass of initstate.InitialState")
+    try:
+        inspect.signature(cls).bind([(1,)], 0)  # what build_strategy passes positionally
+    except TypeError as e:
+        raise TypeError(
+            f"strategy {name!r} ({cls.__qualname__}{inspect.signature(cls)}) breaks the constructor "
+            f"contract ({e}); {CONTRACT}"
+        ) from None
 
 
 class InitialState(nn.Module):
@@ -62,20 +120,21 @@ class InitialState(nn.Module):
         self.shapes = [tuple(int(s) for s in shape) for shape in shapes]
         self.batch_dim = int(batch_dim)
         self.names = list(names) if names is not None else [f"s{i}" for i in range(len(shapes))]
-        if mask is None:
-            mask = [True] * len(self.shapes)
-        mask = [bool(m) for m in mask]
-        if len(mask) != len(self.shapes) or len(self.names) != len(self.shapes):
-            raise ValueError(
-                f"mask and names need one entry per state component ({self.names}), got mask={mask}"
-            )
-        self.mask = mask
+        if len(self.names) != len(self.shapes):
+            raise ValueError(f"names need one entry per state component, got {self.names} for {self.shapes}")
+        self.mask = check_mask(mask, self.names)
 
-    def batched_shape(self, i: int, batch_size: int | None) -> tuple[int, ...]:
+    def batched_shape(self, i: int, batch_size) -> tuple:
+        """Component ``i``'s shape with ``batch_size`` inserted at ``batch_dim``.
+
+        ``batch_size`` is used as given, never through ``int()``: under ``torch.export`` it is a
+        symbolic size and under ``torch.jit.trace`` a traced one, and ``int()`` would bake the
+        example's batch into the graph.
+        """
         shape = self.shapes[i]
         if batch_size is None:
             return shape
-        return shape[: self.batch_dim] + (int(batch_size),) + shape[self.batch_dim :]
+        return (*shape[: self.batch_dim], batch_size, *shape[self.batch_dim :])
 
     def component(
         self, i: int, batch_size: int | None, dtype: torch.dtype, device: torch.device
@@ -83,14 +142,27 @@ class InitialState(nn.Module):
         """Component ``i`` of the state, or ``None`` for zeros. Subclasses override this."""
         return None
 
+    def reset_parameters(self) -> None:
+        """Put the strategy back at its starting value (called by the module's ``reset_parameters``)."""
+
     def forward(
         self,
         batch_size: int | None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
     ) -> tuple[Tensor | None, ...]:
+        """One entry per component (see the class docstring).
+
+        Args:
+            rows: optional ``(B,)`` bool, ``True`` for the rows that really start from this state
+                (truncated BPTT). Checked here; only strategies that learn from the gradient
+                reaching the state (``adaptive``) read it.
+        """
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         device = torch.device(device) if device is not None else torch.device("cpu")
+        if rows is not None:
+            check_rows(rows, batch_size, device)
         return tuple(
             self.component(i, batch_size, dtype, device) if self.mask[i] else None
             for i in range(len(self.shapes))
@@ -101,9 +173,12 @@ class InitialState(nn.Module):
         batch_size: int | None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
     ) -> tuple[Tensor, ...]:
         """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor."""
-        return self.fill_zeros(self(batch_size, dtype, device), batch_size, dtype, device)
+        # rows only when given: a custom forward(batch_size, dtype, device) keeps working.
+        parts = self(batch_size, dtype, device) if rows is None else self(batch_size, dtype, device, rows=rows)
+        return self.fill_zeros(parts, batch_size, dtype, device)
 
     def fill_zeros(
         self,
@@ -119,16 +194,53 @@ class InitialState(nn.Module):
             for i, p in enumerate(parts)
         )
 
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this first; fail with advice instead of an unreadable frontend error.
+        raise RuntimeError(SCRIPT_ERROR)
+
     def extra_repr(self) -> str:
         mask = "" if all(self.mask) else f", mask={tuple(self.mask)}"
         return f"shapes={self.shapes}, batch_dim={self.batch_dim}{mask}"
 
 
-def check_noise_std(noise_std: float) -> float:
-    noise_std = float(noise_std)
-    if not noise_std >= 0.0:  # also rejects NaN
-        raise ValueError(f"noise_std must be a non-negative number, got {noise_std}")
-    return noise_std
+def check_noise_std(noise_std) -> float:
+    """``noise_std`` as a float; ``ValueError`` unless it is a finite number ``>= 0``."""
+    try:
+        value = float(noise_std)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (value >= 0.0 and math.isfinite(value)):  # also rejects NaN and inf
+        raise ValueError(f"noise_std must be a non-negative finite number, got {noise_std!r}")
+    return value
+
+
+def check_mask(mask, names: Sequence[str]) -> list[bool]:
+    """``mask`` (``init_mask``) as a list of bools, one per component; ``ValueError`` otherwise."""
+    if mask is None:
+        return [True] * len(names)
+    if isinstance(mask, Tensor) and mask.dtype == torch.bool and mask.dim() == 1:
+        mask = mask.tolist()
+    # numpy.bool_ is accepted by name (the library imports only torch); ints and strings are not.
+    ok = isinstance(mask, Iterable) and not isinstance(mask, (str, bytes, Tensor))
+    entries = list(mask) if ok else []
+    if not ok or not all(isinstance(m, bool) or type(m).__name__ == "bool_" for m in entries):
+        raise ValueError(
+            f"init_mask must be a sequence of bools, one per state component ({', '.join(names)}),"
+            f" got {mask!r}"
+        )
+    if len(entries) != len(names):
+        raise ValueError(f"init_mask needs one entry per state component ({names}), got mask={mask!r}")
+    return [bool(m) for m in entries]
+
+
+def check_rows(rows, batch_size, device) -> Tensor:
+    """``rows`` as a ``(B,)`` bool tensor on ``device``; ``ValueError`` if its size is not ``B``."""
+    if batch_size is None:
+        raise ValueError("rows selects batch rows, so it needs a batch_size")
+    rows = torch.as_tensor(rows, device=device).to(torch.bool)
+    if rows.dim() != 1 or rows.size(0) != batch_size:
+        raise ValueError(f"rows must be a (B,) = ({batch_size},) bool mask, got shape {tuple(rows.shape)}")
+    return rows
 
 
 def build_strategy(
@@ -136,27 +248,63 @@ def build_strategy(
     shapes: Sequence[Sequence[int]],
     batch_dim: int,
     names: Sequence[str] | None = None,
+    stacklevel: int = 2,
     **options,
 ) -> InitialState:
     """Build the strategy called ``init`` (a name in :data:`STRATEGIES`) for the given shapes.
 
     ``options`` (``noise_std``, ``mask``, ``learned_init``, ``adaptive_decay``, ``device``,
-    ``dtype``...) are passed to the strategy when its constructor takes them and ignored otherwise,
-    so every recurrent class can forward the same keywords. An :class:`InitialState` instance is
-    returned unchanged (after a shape check), which lets users plug in their own strategy.
+    ``dtype``) are validated, then passed to the strategy when its constructor names them (all of
+    them to a constructor that takes ``**options``). A non-default option the strategy does not
+    take has no effect and warns (``UserWarning``, ``stacklevel`` as in :func:`warnings.warn`).
+    An :class:`InitialState` instance is returned unchanged after a shape check; options given
+    alongside it warn, since it was configured when it was built.
     """
+    shapes = [tuple(int(s) for s in shape) for shape in shapes]
     if "noise_std" in options:
         options["noise_std"] = check_noise_std(options["noise_std"])
+    if options.get("mask") is not None:
+        options["mask"] = check_mask(options["mask"], names or [f"s{i}" for i in range(len(shapes))])
+    given = {k: v for k, v in options.items() if k in OPTION_DEFAULTS and not _is_default(k, v)}
     if isinstance(init, InitialState):
-        if [tuple(s) for s in shapes] != init.shapes or init.batch_dim != batch_dim:
+        for k, v in given.items():
+            _warn(f"{USER_NAMES.get(k, k)}={v!r} is ignored when init is a strategy instance "
+                  f"({type(init).__name__}); pass it to the strategy's constructor", stacklevel)
+        if shapes != init.shapes or init.batch_dim != batch_dim:
             raise ValueError(
                 f"strategy {init!r} was built for shapes {init.shapes} (batch_dim={init.batch_dim}),"
-                f" this module needs {[tuple(s) for s in shapes]} (batch_dim={batch_dim})"
+                f" this module needs {shapes} (batch_dim={batch_dim})"
             )
         return init
     if init not in STRATEGIES:
         raise ValueError(f"unknown init {init!r}; valid choices: {', '.join(STRATEGIES)}")
     cls = STRATEGIES[init]
-    accepted = inspect.signature(cls.__init__).parameters
-    kwargs = {k: v for k, v in options.items() if k in accepted}
-    return cls(shapes, batch_dim, names=names, **kwargs)
+    check_contract(cls, init)  # also catches classes put into STRATEGIES by hand
+    params = inspect.signature(cls).parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    offered = {"names": names, **options}
+    kwargs = {k: v for k, v in offered.items() if takes_all or k in params}
+    for k, v in given.items():
+        if k not in kwargs:
+            _warn(f"{USER_NAMES.get(k, k)}={v!r} has no effect with init={init!r} (its constructor "
+                  f"does not take {k!r}); it is ignored", stacklevel)
+    strategy = cls(shapes, batch_dim, **kwargs)
+    if not isinstance(strategy, InitialState) or strategy.shapes != shapes or strategy.batch_dim != batch_dim:
+        raise ValueError(
+            f"strategy {init!r} built shapes {getattr(strategy, 'shapes', None)} (batch_dim="
+            f"{getattr(strategy, 'batch_dim', None)}) but this module needs {shapes} "
+            f"(batch_dim={batch_dim}); {CONTRACT}"
+        )
+    return strategy
+
+
+def _is_default(key: str, value) -> bool:
+    if key == "mask":  # all-True is what None means
+        return value is None or all(value)
+    return value == OPTION_DEFAULTS[key]
+
+
+def _warn(message: str, stacklevel: int) -> None:
+    """Warn at ``stacklevel`` counted from build_strategy (hence the +1 for this helper)."""
+    # UserWarning, as torch.nn's "dropout option adds dropout after all but last recurrent layer".
+    warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)

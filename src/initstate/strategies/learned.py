@@ -47,6 +47,7 @@ class Learned(InitialState):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Back to ``learned_init`` (zeros, or fresh N(0, 0.1²) draws)."""
         with torch.no_grad():
             for p in self.states():
                 if p is None:
@@ -67,7 +68,9 @@ class Learned(InitialState):
     def component(self, i, batch_size, dtype, device) -> Tensor | None:
         p = self._param(i, dtype)
         if batch_size is None:
-            return p
+            # A copy, so that a caller's in-place edit of initial_state() cannot change the
+            # parameter; gradients still flow back through clone().
+            return p.clone()
         # expand() is a view; cuDNN needs a contiguous hx, hence the copy.
         return p.unsqueeze(self.batch_dim).expand(self.batched_shape(i, batch_size)).contiguous()
 

@@ -1,0 +1,152 @@
+"""Strategy options: warnings for options without effect, invalid values, custom strategies.
+
+Issue 11, item 5. torch.nn warns (``UserWarning``) when ``dropout`` has no effect with one layer;
+we warn the same way when a strategy option has no effect, raise on invalid values, pass the
+documented options to custom strategies, and check their constructor contract.
+"""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import initstate
+from initstate.strategies import STRATEGIES, InitialState
+
+
+@pytest.fixture
+def registry():
+    """Custom strategies registered by a test are removed afterwards (and built-ins restored)."""
+    saved = dict(STRATEGIES)
+    yield STRATEGIES
+    STRATEGIES.clear()
+    STRATEGIES.update(saved)
+
+
+def test_torch_nn_reference_warning():
+    with pytest.warns(UserWarning, match="dropout"):
+        nn.LSTM(3, 4, dropout=0.5)
+
+
+@pytest.mark.parametrize(
+    "init,option,value",
+    [
+        ("learned", "noise_std", 0.5),
+        ("zero", "noise_std", 0.1),
+        ("noisy", "adaptive_decay", 0.9),
+        ("noisy", "learned_init", "normal"),
+        ("learned_noisy", "adaptive_decay", 0.5),
+        ("zero", "init_mask", (True, False)),
+    ],
+)
+def test_option_without_effect_warns(init, option, value):
+    with pytest.warns(UserWarning, match=rf"{option}.*no effect.*init='{init}'"):
+        initstate.LSTM(3, 4, init=init, **{option: value})
+
+
+def test_option_alongside_a_strategy_instance_warns():
+    strat = initstate.build_strategy("learned", [(1, 4)], 1, names=["h0"])
+    with pytest.warns(UserWarning, match="noise_std.*ignored.*instance"):
+        initstate.GRU(3, 4, init=strat, noise_std=0.5)
+
+
+@pytest.mark.parametrize("init", initstate.INIT_CHOICES)
+def test_defaults_and_used_options_do_not_warn(init):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        initstate.LSTM(3, 4, init=init)
+        # The harness passes every option at its default value: that must stay silent.
+        initstate.GRU(3, 4, init=init, noise_std=0.3, learned_init="zeros", adaptive_decay=0.99, init_mask=None)
+    used = {"noisy": {"noise_std": 0.5, "init_mask": (True, False)},
+            "learned": {"learned_init": "normal", "init_mask": (False, True)},
+            "learned_noisy": {"noise_std": 0.1, "learned_init": "normal"},
+            "adaptive": {"noise_std": 0.1, "adaptive_decay": 0.5, "learned_init": "normal"}}.get(init, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        initstate.LSTM(3, 4, init=init, **used)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), -1.0, "0.3x"])
+def test_invalid_noise_std_raises(bad):
+    with pytest.raises(ValueError, match="noise_std"):
+        initstate.LSTM(3, 4, init="noisy", noise_std=bad)
+
+
+@pytest.mark.parametrize("bad", ["ab", True, (1, 0), ("yes", "no"), (True, None), 1.0])
+def test_init_mask_must_be_a_sequence_of_bools(bad):
+    with pytest.raises(ValueError, match="init_mask"):
+        initstate.LSTM(3, 4, init="learned", init_mask=bad)
+
+
+def test_init_mask_accepts_lists_and_bool_tensors():
+    assert initstate.LSTM(3, 4, init="learned", init_mask=[True, False]).init_state.mask == [True, False]
+    m = initstate.LSTM(3, 4, init="learned", init_mask=torch.tensor([False, True]))
+    assert m.init_state.mask == [False, True]
+
+
+def test_custom_strategy_with_kwargs_gets_the_documented_options(registry):
+    seen = {}
+
+    @initstate.register("test_kwargs")
+    class Constant(InitialState):
+        def __init__(self, shapes, batch_dim, **options):
+            seen.update(options)
+            super().__init__(shapes, batch_dim, names=options["names"], mask=options["mask"])
+            self.value = options["noise_std"]
+
+        def component(self, i, batch_size, dtype, device):
+            return torch.full(self.batched_shape(i, batch_size), self.value, dtype=dtype, device=device)
+
+    m = initstate.LSTM(3, 4, init="test_kwargs", noise_std=0.25, init_mask=(True, False))
+    assert set(seen) == {"names", "mask", "noise_std", "learned_init", "adaptive_decay", "device", "dtype"}
+    assert seen["mask"] == [True, False] and seen["names"] == ["h0", "c0"]
+    h, c = m.initial_state(2)
+    assert torch.equal(h, torch.full((1, 2, 4), 0.25)) and not c.any()
+
+
+def test_custom_strategy_with_named_options_gets_only_those(registry):
+    @initstate.register("test_named")
+    class Half(InitialState):
+        def __init__(self, shapes, batch_dim, names=None, mask=None, noise_std=0.3):
+            super().__init__(shapes, batch_dim, names, mask)
+            self.value = noise_std / 2
+
+    assert initstate.GRU(3, 4, init="test_named", noise_std=0.5).init_state.value == 0.25
+    with pytest.warns(UserWarning, match="adaptive_decay.*no effect"):
+        initstate.GRU(3, 4, init="test_named", adaptive_decay=0.5)
+
+
+def test_constructor_contract_is_checked_with_a_clear_message(registry):
+    with pytest.raises(TypeError, match="constructor contract.*shapes, batch_dim"):
+        @initstate.register("test_bad_signature")
+        class Bad(InitialState):
+            def __init__(self, hidden_size):
+                super().__init__([(hidden_size,)], 0)
+
+    with pytest.raises(TypeError, match="subclass of initstate.InitialState"):
+        initstate.register("test_not_a_strategy")(nn.Linear)
+
+    @initstate.register("test_wrong_shapes")
+    class Wrong(InitialState):
+        def __init__(self, shapes, batch_dim, names=None, mask=None):
+            super().__init__([(1, 1)], batch_dim, names=["x"])  # ignores the shapes it was given
+
+    with pytest.raises(ValueError, match="test_wrong_shapes.*shapes.*constructor contract"):
+        initstate.LSTM(3, 4, init="test_wrong_shapes")
+
+
+def test_register_refuses_to_replace_a_builtin(registry):
+    original = STRATEGIES["learned"]
+    with pytest.raises(ValueError, match="built-in.*replace=True"):
+        @initstate.register("learned")
+        class Mine(InitialState):
+            pass
+
+    assert STRATEGIES["learned"] is original and original.name == "learned"
+
+    @initstate.register("learned", replace=True)
+    class Mine2(InitialState):
+        pass
+
+    assert STRATEGIES["learned"] is Mine2
