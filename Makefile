@@ -21,6 +21,7 @@ $(error PROFILE must be one of: $(PROFILES); got '$(PROFILE)')
 endif
 endif
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint reproduce smoke bench clean
@@ -33,11 +34,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# torch first and pinned: an unpinned torch in a fresh venv resolves to a multi-GB CUDA build.
 	$(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[data,exp,dev]"
+	# The run's extras only: `make reproduce` does not wait for the test tools.
+	$(PY) -m pip install -e ".[data,exp]"
 	$(PY) -m replication.data.fetch
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install the project with all extras (idempotent)
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install -e ".[data,exp,dev]"
+	touch $(DEV_STAMP)
+
+setup: $(DEV_STAMP) ## create .venv and install the project with all extras (idempotent)
 
 test: setup ## run the test suite
 	$(PY) -m pytest -q tests
@@ -45,7 +51,7 @@ test: setup ## run the test suite
 lint: setup ## run ruff
 	$(VENV)/bin/ruff check src tests experiments benchmarks
 
-reproduce: setup ## run the replication sweep (PROFILE=default|full|r2rt|r2rt_cpu) and write results/$(PROFILE)/REPORT.md
+reproduce: $(STAMP) ## run the replication sweep (PROFILE=default|full|r2rt|r2rt_cpu) and write results/$(PROFILE)/REPORT.md
 	@start=$$(date +%s); \
 	for e in $(EXPERIMENT); do \
 		$(PY) experiments/train.py experiment=$$e hydra.launcher.n_jobs=$(JOBS) $(ARGS) || exit $$?; \
@@ -54,7 +60,7 @@ reproduce: setup ## run the replication sweep (PROFILE=default|full|r2rt|r2rt_cp
 		--sweep-seconds $$(( $$(date +%s) - start )) \
 		--command "make reproduce PROFILE=$(PROFILE) JOBS=$(JOBS) $(ARGS)"
 
-smoke: setup ## a 10-second smoke of the library (no claim tested)
+smoke: $(STAMP) ## a 10-second smoke of the library (no claim tested)
 	$(PY) -m replication.smoke
 
 bench: setup ## time each strategy against bare torch.nn (ratios)

@@ -145,7 +145,7 @@ def test_rerun_skips_finished_runs(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    overrides = ("init_state=noisy", "trainer.epochs=3", "seed=3")
+    overrides = ("init_state=noisy", "trainer.epochs=3", "seed=3", "trainer.checkpoint_every_s=0")
     train(make_cfg(tmp_path / "a", *overrides), log=lambda *_: None)
 
     real = run_mod.run_epoch
@@ -168,6 +168,46 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     train(make_cfg(tmp_path / "b", *overrides), log=lines.append)
     assert lines[0].startswith("[resume]") and "epoch 1" in lines[0]
     assert _metrics(tmp_path / "a", "noisy") == _metrics(tmp_path / "b", "noisy")
+
+
+def test_checkpoints_are_rate_limited(tmp_path, monkeypatch):
+    saves = []
+    monkeypatch.setattr(run_mod, "atomic_torch_save", lambda path, obj: saves.append(obj["epoch"]))
+    train(make_cfg(tmp_path / "a", "trainer.epochs=4", "trainer.checkpoint_every_s=0"), log=lambda *_: None)
+    assert saves == [0, 1, 2, 3]
+    saves.clear()
+    train(make_cfg(tmp_path / "b", "trainer.epochs=4", "trainer.checkpoint_every_s=3600"), log=lambda *_: None)
+    assert saves == []
+
+
+def test_min_epochs_holds_off_early_stopping(tmp_path, monkeypatch):
+    real = run_mod.run_epoch
+    worse = iter(range(1, 100))
+
+    def flat_val(model, data, split, *a, **kw):
+        out = real(model, data, split, *a, **kw)
+        if split == "val":  # validation only ever gets worse after epoch 0
+            out.loss_sum = float(next(worse)) * max(out.count, 1)
+        return out
+
+    monkeypatch.setattr(run_mod, "run_epoch", flat_val)
+    s = train(make_cfg(tmp_path / "a", "trainer.epochs=20", "trainer.early_stopping=2"), log=lambda *_: None)
+    assert (s["status"], s["epochs_run"], s["best_epoch"]) == ("early_stopped", 3, 0)
+    worse = iter(range(1, 100))
+    s = train(make_cfg(tmp_path / "b", "trainer.epochs=20", "trainer.early_stopping=2", "trainer.min_epochs=7"),
+              log=lambda *_: None)
+    assert (s["status"], s["epochs_run"], s["best_epoch"]) == ("early_stopped", 7, 0)
+    # Test is scored only where validation improved: here epoch 0 alone.
+    rows = [json.loads(x) for x in next((tmp_path / "b").rglob("metrics.jsonl")).read_text().splitlines()]
+    assert [("test_loss" in r, "test_early" in r) for r in rows] == [(True, True)] + [(False, False)] * 6
+    assert s["test_at_best"] == rows[0]["test_loss"]
+
+
+def test_an_option_added_at_its_off_value_keeps_existing_run_keys(tmp_path):
+    # The key of this config before trainer.min_epochs existed (commit ebe12a8): finished runs
+    # of committed sweeps must stay finished.
+    assert run_mod.config_hash(make_cfg(tmp_path)) == "17e0ffb0de58a066"
+    assert run_mod.config_hash(make_cfg(tmp_path, "trainer.min_epochs=1")) != "17e0ffb0de58a066"
 
 
 def test_wandb_offline_writes_a_run_and_none_writes_none(tmp_path, monkeypatch):

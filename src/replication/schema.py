@@ -67,11 +67,13 @@ class TrainerConfig:
     tbptt: int = 50
     grad_clip: float = 1.0
     early_stopping: int = 0
+    min_epochs: int = 0
     max_position: int = 100
     early_k: int = 5
     device: str = "cpu"
     threads: int = 1
     checkpoint: bool = True
+    checkpoint_every_s: float = 30.0
     progress: bool = True
 
 
@@ -188,6 +190,8 @@ def validate(cfg: DictConfig) -> None:
     _check(t.lr > 0, "trainer.lr", t.lr, "> 0")
     for key in ("weight_decay", "grad_clip", "early_stopping"):
         _check(t[key] >= 0, f"trainer.{key}", t[key], ">= 0 (0 = off)")
+    _check(0 <= t.min_epochs <= t.epochs, "trainer.min_epochs", t.min_epochs, f"0 <= min_epochs <= trainer.epochs ({t.epochs})")
+    _check(t.checkpoint_every_s >= 0, "trainer.checkpoint_every_s", t.checkpoint_every_s, ">= 0 (0 = every epoch)")
     _check(t.early_k <= t.max_position, "trainer.early_k", t.early_k, f"<= trainer.max_position ({t.max_position})")
     _choice("trainer.optimizer", t.optimizer, OPTIMIZER_CHOICES)
     _choice("logger.name", lg.name, LOGGERS)
