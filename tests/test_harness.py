@@ -285,3 +285,30 @@ def test_stateful_evaluation_is_the_same_in_long_chunks(tmp_path):
     long = run_epoch(model, data, "val", 4, tbptt=1000, max_position=60)
     assert long.count == short.count and long.loss == pytest.approx(short.loss, rel=1e-5)
     assert long.profile() == pytest.approx(short.profile(), rel=1e-5)
+
+
+def test_state_rms_matches_torch_nn_lstm_run_by_hand(tmp_path):
+    from replication.run import build_model, load_dataset
+    from replication.trainer import state_rms
+
+    cfg = make_cfg(tmp_path, "init_state=learned", "model.hidden_size=6")
+    data = load_dataset(cfg)
+    model = build_model(cfg, data)
+    with torch.no_grad():
+        model.rnn.init_state.h0.normal_()  # a non-zero start, so the first step's state matters
+    got = state_rms(model, data, "val", 64)
+    ref = torch.nn.LSTMCell(model.rnn.input_size, 6)
+    ref.load_state_dict({k.replace("_l0", ""): v for k, v in model.rnn.state_dict().items() if "_l0" in k})
+    sq, n = np.zeros(2), 0
+    with torch.no_grad():
+        for b in data.batches("val", 64):
+            h = model.rnn.init_state.h0[0].expand(b.inputs.size(0), -1)
+            c = torch.zeros_like(h)
+            for t in range(b.inputs.size(1)):
+                h, c = ref(b.inputs[:, t], (h, c))
+                m = b.mask[:, t]
+                sq += [h[m].pow(2).sum().item(), c[m].pow(2).sum().item()]
+                n += int(m.sum()) * 6
+    assert got == pytest.approx({"h": np.sqrt(sq[0] / n), "c": np.sqrt(sq[1] / n)}, rel=1e-5)
+    s = train(make_cfg(tmp_path / "r"), log=lambda *_: None)
+    assert set(s["state_rms"]) == {"h", "c"} and s["noise_std"] == 0.3

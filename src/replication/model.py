@@ -106,6 +106,9 @@ def state_norms(model: SequenceModel) -> dict[str, float]:
     if hasattr(strat, "noise_scale"):
         for name, s in zip(strat.names, strat.noise_scale.tolist()):
             out[f"state/{name}_noise_scale"] = s
+    if hasattr(strat, "grad_ema"):  # adaptive: the start-of-sequence error its sigma follows
+        for name, e in zip(strat.names, strat.grad_ema.tolist()):
+            out[f"state/{name}_error_ema"] = e
     return out
 
 

@@ -28,7 +28,7 @@ from .io import atomic_torch_save, atomic_write_json, atomic_write_text
 from .model import SequenceModel, state_norms
 from .schema import ConfigError, validate
 from .tracking import make_tracker
-from .trainer import make_optimizer, run_epoch
+from .trainer import make_optimizer, run_epoch, state_rms
 
 __all__ = ["ConfigError", "build_model", "finished", "load_dataset", "train", "validate"]
 
@@ -284,11 +284,14 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> d
             bar.close()
         if exit_code:
             tracker.finish(exit_code)
+    # The typical size of the state (noise study, Q5), of the final model: seconds for these sizes.
+    rms = (state_rms(model, dataset, "val", int(t.eval_batch_size), tbptt=EVAL_CHUNK, device=device)
+           if history and status != "diverged" else {})
     summary = {
         "status": status, "diverged": status == "diverged", "config_hash": key,
         "data": dataset.name, "task": dataset.task, "regime": dataset.regime,
         "strategy": str(cfg.init_state.name), "label": str(cfg.init_state.label), "seed": int(cfg.seed),
-        "epochs_run": len(history), "epochs_max": int(t.epochs), "early_k": k, "wall_time": elapsed,
+        "noise_std": float(cfg.init_state.noise_std), "state_rms": rms, "epochs_run": len(history), "epochs_max": int(t.epochs), "early_k": k, "wall_time": elapsed,
         "sizes": dataset.sizes(), "final_train_loss": history[-1]["train_loss"] if history else None,
         "final_train_loss_clean": history[-1]["train_loss_clean"] if history else None, **best,
     }

@@ -127,3 +127,39 @@ def run_epoch(
     if not math.isfinite(stats.loss_sum):
         stats.finite = False
     return stats
+
+
+@torch.no_grad()
+def state_rms(model: SequenceModel, data: SequenceDataset, split: str, batch_size: int, *,
+              tbptt: int = 1000, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Root-mean-square of each state component over every real step of ``split``, noise off.
+
+    The typical size of the state the initial state has to match: the noise study (Q5) reports σ
+    also as a fraction of it. Steps one time step at a time, since ``nn.LSTM`` exposes ``c`` only
+    at the end of a call; every layer and direction counts, padded steps do not.
+
+    Returns:
+        ``{"h": rms}`` for GRU/RNN, ``{"h": rms, "c": rms}`` for LSTM (over ``(D*layers, B, H)``).
+    """
+    model.eval()
+    sq = torch.zeros(2, dtype=torch.float64)
+    n = torch.zeros(2, dtype=torch.float64)
+    state = None
+    for batch in data.batches(split, batch_size, shuffle=False, tbptt=tbptt):
+        batch = batch.to(device)
+        x = model.encoder(batch.inputs)
+        hx = None
+        if data.regime == "stateful":
+            hx = reset_rows(state, model.rnn.initial_state(batch.reset.numel()), batch.reset)
+        for t in range(x.size(1)):
+            _, hx = model.rnn(x[:, t : t + 1], hx)
+            keep = batch.mask[:, t]
+            if not bool(keep.any()):
+                continue
+            for i, s in enumerate(hx if isinstance(hx, tuple) else (hx,)):
+                v = s[:, keep].double()
+                sq[i] += v.pow(2).sum().cpu()
+                n[i] += v.numel()
+        state = hx
+    names = ("h", "c") if isinstance(state, tuple) else ("h",)
+    return {name: float((sq[i] / n[i]).sqrt()) if n[i] > 0 else math.nan for i, name in enumerate(names)}
