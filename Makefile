@@ -12,8 +12,14 @@ EXPERIMENT_default := reproduce reproduce_more_seeds
 EXPERIMENT_full := reproduce_full
 EXPERIMENT_r2rt := r2rt
 EXPERIMENT_r2rt_cpu := r2rt_cpu
-PROFILES := default full r2rt r2rt_cpu
+# The noise study adds its sigma grid to the default sweep: finished default runs are reused.
+EXPERIMENT_noise := reproduce noise_scale
+EXPERIMENT_conditioned := data_conditioned data_conditioned_warmup
+PROFILES := default full r2rt r2rt_cpu noise conditioned
 EXPERIMENT = $(EXPERIMENT_$(PROFILE))
+# Where a profile's report goes: results/<name>, the profile's own name unless set here.
+RESULTS_noise := noise_scale
+RESULTS = results/$(or $(RESULTS_$(PROFILE)),$(PROFILE))
 # Checked when the Makefile is read, so a bad PROFILE fails before set-up spends a minute.
 ifneq ($(filter reproduce,$(MAKECMDGOALS)),)
 ifeq ($(EXPERIMENT),)
@@ -51,12 +57,12 @@ test: setup ## run the test suite
 lint: setup ## run ruff
 	$(VENV)/bin/ruff check src tests experiments benchmarks
 
-reproduce: $(STAMP) ## run the replication sweep (PROFILE=default|full|r2rt|r2rt_cpu) and write results/$(PROFILE)/REPORT.md
+reproduce: $(STAMP) ## run a profile's sweep (PROFILE=default|full|r2rt|r2rt_cpu|noise|conditioned) and write results/<profile>/REPORT.md
 	@start=$$(date +%s); \
 	for e in $(EXPERIMENT); do \
 		$(PY) experiments/train.py experiment=$$e hydra.launcher.n_jobs=$(JOBS) $(ARGS) || exit $$?; \
 	done && \
-	$(PY) experiments/analyze.py sweeps/$(firstword $(EXPERIMENT)) results/$(PROFILE) --profile $(PROFILE) \
+	$(PY) experiments/analyze.py sweeps/$(firstword $(EXPERIMENT)) $(RESULTS) --profile $(PROFILE) \
 		--sweep-seconds $$(( $$(date +%s) - start )) \
 		--command "make reproduce PROFILE=$(PROFILE) JOBS=$(JOBS) $(ARGS)"
 

@@ -30,7 +30,7 @@ SHAPES = {
     "bidirectional": ("LSTM", 100, 64, 128, 1, True),
     "gru": ("GRU", 100, 64, 256, 1, False),
 }
-STRATEGIES = ("zero", "noisy", "learned", "learned_noisy", "adaptive")
+STRATEGIES = initstate.INIT_CHOICES  # every built-in strategy, the encoder included
 
 
 class Recipe(nn.Module):

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import initstate
+from initstate.strategies import STRATEGIES
 
 RNN_CLASSES = {"LSTM": (initstate.LSTM, nn.LSTM), "GRU": (initstate.GRU, nn.GRU), "RNN": (initstate.RNN, nn.RNN)}
 CELL_CLASSES = {
@@ -68,17 +69,22 @@ def test_rnn_matches_torch(kind, seed, init):
     unbatched = rng.random() < 0.25
     if unbatched:
         x = torch.randn(T, kw["input_size"])
-        hx = ours.initial_state(None)
     else:
         x = torch.randn(B, T, kw["input_size"]) if kw["batch_first"] else torch.randn(T, B, kw["input_size"])
-        hx = ours.initial_state(B)
+    if init == "encoder":
+        hx = ours.initial_state(input=x)  # computed from x's first steps (test_encoder.py checks how)
+    else:
+        hx = ours.initial_state(None if unbatched else B)
+        if init in ("zero", "learned") or not ours.training:
+            # input= only gives B to the strategies that do not read it: the same state.
+            assert_same(ours.initial_state(input=x), hx)
     # With the strategy's own state as explicit hx, both modules compute the same thing.
     assert_same(ours(x, hx), ref(x, hx))
     if init == "zero" or (init == "noisy" and not ours.training):
         # hx=None is torch's zero state exactly.
         assert_same(ours(x), ref(x))
-    if init == "learned" or not ours.training:
-        # Deterministic strategies: hx=None uses initial_state().
+    if init in ("learned", "encoder") or not ours.training:
+        # Deterministic strategies: hx=None uses initial_state() (the encoder's: of this input).
         assert_same(ours(x), ref(x, hx))
 
 
@@ -106,6 +112,11 @@ def test_packed_sequence_matches_torch(kind, enforce_sorted):
 @pytest.mark.parametrize("init", initstate.INIT_CHOICES)
 @pytest.mark.parametrize("batched", [True, False])
 def test_cells_match_torch(kind, init, batched):
+    if STRATEGIES[init].needs_input:
+        # A cell sees one step per call, not a sequence's first steps: refused at construction.
+        with pytest.raises(ValueError, match="one step per call"):
+            CELL_CLASSES[kind][0](3, 4, init=init)
+        return
     for seed in range(4):
         rng = random.Random(seed)
         kw = dict(input_size=rng.randint(1, 6), hidden_size=rng.randint(1, 7), bias=rng.random() < 0.7)
@@ -125,15 +136,19 @@ def test_initial_state_shapes(kind):
     kw = dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
     if kind == "LSTM":
         kw["proj_size"] = 2
+    x = torch.randn(6, 4, 3)
     for init in initstate.INIT_CHOICES:
         m = RNN_CLASSES[kind][0](**kw, init=init)
-        s = m.initial_state(4)
+        # The encoder's state needs the input (batched x, unbatched x[:, 0]); the others do not.
+        needs = STRATEGIES[init].needs_input
+        s = m.initial_state(input=x) if needs else m.initial_state(4)
+        unbatched = m.initial_state(input=x[:, 0]) if needs else m.initial_state()
         if kind == "LSTM":
             assert s[0].shape == (4, 4, 2) and s[1].shape == (4, 4, 5)
-            assert m.initial_state()[0].shape == (4, 2)
+            assert unbatched[0].shape == (4, 2)
         else:
             assert s.shape == (4, 4, 5)
-            assert m.initial_state().shape == (4, 5)
+            assert unbatched.shape == (4, 5)
 
 
 def test_cell_initial_state_shapes():

@@ -240,7 +240,8 @@ def test_experiment_profiles_compose(experiment, seeds, datasets):
     params = cfg.hydra.sweeper.params
     data = params.data.split(",")
     assert len(data) == datasets and all((CONF / "data" / f"{d}.yaml").exists() for d in data)
-    assert params.init_state.split(",") == list(initstate.INIT_CHOICES)
+    # The blog's strategies plus adaptive; encoder has its own study (data_conditioned.yaml).
+    assert params.init_state.split(",") == ["zero", "noisy", "learned", "learned_noisy", "adaptive"]
     assert params.seed == f"range({seeds})"
     assert cfg.init_state.noise_std == 0.3 and cfg.sweep_name == experiment
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
@@ -312,3 +313,34 @@ def test_state_rms_matches_torch_nn_lstm_run_by_hand(tmp_path):
     assert got == pytest.approx({"h": np.sqrt(sq[0] / n), "c": np.sqrt(sq[1] / n)}, rel=1e-5)
     s = train(make_cfg(tmp_path / "r"), log=lambda *_: None)
     assert set(s["state_rms"]) == {"h", "c"} and s["noise_std"] == 0.3
+
+
+@pytest.mark.parametrize("data", ["synthetic_short", "synthetic_long"])
+def test_warmup_leaves_the_first_steps_out_of_the_loss(tmp_path, data):
+    from replication.model import per_step_loss
+    from replication.run import build_model, load_dataset
+    from replication.trainer import run_epoch
+
+    cfg = make_cfg(tmp_path, "init_state=learned", data=data)
+    ds = load_dataset(cfg)
+    model = build_model(cfg, ds).eval()
+    full = run_epoch(model, ds, "val", 64, max_position=10, tbptt=1000)
+    warm = run_epoch(model, ds, "val", 64, max_position=10, tbptt=1000, skip=3)
+    tot, n, state = 0.0, 0, None
+    with torch.no_grad():  # by hand: the same forward passes, positions 0-2 of each sequence dropped
+        for b in ds.batches("val", 64, tbptt=1000):
+            hx = None if ds.regime == "windows" else initstate.reset_rows(
+                state, model.rnn.initial_state(b.reset.numel()), b.reset)
+            out, state = model(b.inputs, hx, b.lengths)
+            keep = b.mask & (b.positions >= 3)
+            tot += float(per_step_loss(ds.task, out, b.targets)[keep].double().sum())
+            n += int(keep.sum())
+    assert warm.count == n < full.count and warm.loss == pytest.approx(tot / n, rel=1e-6)
+    assert warm.profile() == full.profile()  # the position profile still shows the warm-up steps
+
+
+@pytest.mark.parametrize("data", ["synthetic_long", "japanese_vowels", "shakespeare_windows"])
+def test_encoder_and_warmup_train_in_every_regime(tmp_path, data):
+    s = train(make_cfg(tmp_path, "init_state=encoder", "init_state.encoder_steps=3", "trainer.warmup=2",
+                       "trainer.score_from=3", "trainer.epochs=2", data=data), log=lambda *_: None)
+    assert s["status"] == "finished" and np.isfinite(s["test_at_best"])

@@ -42,6 +42,10 @@ def assert_same(a, b):
 @pytest.mark.parametrize("init", initstate.INIT_CHOICES)
 @pytest.mark.parametrize("kind", [*RNNS, *CELLS])
 def test_export_dynamic_batch_matches_eager_and_torch(kind, init):
+    if kind in CELLS and initstate.STRATEGIES[init].needs_input:
+        with pytest.raises(ValueError, match="one step per call"):  # cells refuse the encoder
+            build(kind, init)
+        return
     ours, ref = build(kind, init)
     batch = Dim("batch", min=1, max=64)
     ep = torch.export.export(ours, (inputs(kind, 2),), dynamic_shapes=({0: batch},))
@@ -49,8 +53,8 @@ def test_export_dynamic_batch_matches_eager_and_torch(kind, init):
         x = inputs(kind, b)
         got, eager = ep.module()(x), ours(x)
         assert_same(got, eager)
-        # ... and both are torch.nn run from the strategy's state.
-        assert_same(eager, ref(x, ours.initial_state(b)))
+        # ... and both are torch.nn run from the strategy's state (the encoder's: of this x).
+        assert_same(eager, ref(x, ours.initial_state(input=x)))
 
 
 @pytest.mark.parametrize("init", ["learned", "adaptive"])
@@ -73,7 +77,11 @@ TRACE_SCRIPT = textwrap.dedent(
     for kind in ("LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"):
         for init in initstate.INIT_CHOICES:
             learned = {"learned_init": "normal"} if "learned" in init or init == "adaptive" else {}
-            m = getattr(initstate, kind)(3, 4, init=init, **learned).eval()
+            try:
+                m = getattr(initstate, kind)(3, 4, init=init, **learned).eval()
+            except ValueError as e:  # a cell refuses the encoder, with one clear error
+                print(kind, init, "error", type(e).__name__, str(e).splitlines()[0])
+                continue
             shape = (lambda b: (5, b, 3)) if kind in rnns else (lambda b: (b, 3))
             traced = torch.jit.trace(m, torch.randn(shape(2)))
             x = torch.randn(shape(3))
@@ -100,6 +108,8 @@ def test_jit_trace_at_another_batch_size_is_correct_and_never_crashes():
     assert lines[-1] == "done"
     assert len(lines) == 6 * len(initstate.INIT_CHOICES) + 1
     assert not [line for line in lines if line.endswith("WRONG")], proc.stdout
+    # The encoder traces (its state follows the new input); only cells refuse it, at construction.
+    assert {"LSTM encoder ok", "GRU encoder ok", "RNN encoder ok"} <= set(lines), proc.stdout
 
 
 def test_jit_trace_in_training_mode_draws_noise_of_the_new_batch():

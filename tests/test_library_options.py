@@ -38,6 +38,10 @@ def test_torch_nn_reference_warning():
         ("noisy", "learned_init", "normal"),
         ("learned_noisy", "adaptive_decay", 0.5),
         ("zero", "init_mask", (True, False)),
+        ("learned", "encoder_steps", 3),
+        ("adaptive", "encoder_hidden", 8),
+        ("encoder", "noise_std", 0.5),
+        ("encoder", "learned_init", "normal"),
     ],
 )
 def test_option_without_effect_warns(init, option, value):
@@ -57,11 +61,13 @@ def test_defaults_and_used_options_do_not_warn(init):
         warnings.simplefilter("error")
         initstate.LSTM(3, 4, init=init)
         # The harness passes every option at its default value: that must stay silent.
-        initstate.GRU(3, 4, init=init, noise_std=0.3, learned_init="zeros", adaptive_decay=0.99, init_mask=None)
+        initstate.GRU(3, 4, init=init, noise_std=0.3, learned_init="zeros", adaptive_decay=0.99, init_mask=None,
+                      encoder_steps=5, encoder_hidden=64)
     used = {"noisy": {"noise_std": 0.5, "init_mask": (True, False)},
             "learned": {"learned_init": "normal", "init_mask": (False, True)},
             "learned_noisy": {"noise_std": 0.1, "learned_init": "normal"},
-            "adaptive": {"noise_std": 0.1, "adaptive_decay": 0.5, "learned_init": "normal"}}.get(init, {})
+            "adaptive": {"noise_std": 0.1, "adaptive_decay": 0.5, "learned_init": "normal"},
+            "encoder": {"encoder_steps": 3, "encoder_hidden": 8, "init_mask": (True, False)}}.get(init, {})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         initstate.LSTM(3, 4, init=init, **used)
@@ -99,7 +105,9 @@ def test_custom_strategy_with_kwargs_gets_the_documented_options(registry):
             return torch.full(self.batched_shape(i, batch_size), self.value, dtype=dtype, device=device)
 
     m = initstate.LSTM(3, 4, init="test_kwargs", noise_std=0.25, init_mask=(True, False))
-    assert set(seen) == {"names", "mask", "noise_std", "learned_init", "adaptive_decay", "device", "dtype"}
+    assert set(seen) == {"names", "mask", "noise_std", "learned_init", "adaptive_decay", "encoder_steps",
+                         "encoder_hidden", "input_size", "device", "dtype"}
+    assert seen["input_size"] == 3  # H_in, from the module
     assert seen["mask"] == [True, False] and seen["names"] == ["h0", "c0"]
     h, c = m.initial_state(2)
     assert torch.equal(h, torch.full((1, 2, 4), 0.25)) and not c.any()

@@ -1,4 +1,4 @@
-"""initstate: torch.nn recurrent modules whose initial state is zero, noisy, learned or adaptive.
+"""initstate: torch.nn RNNs whose initial state is zero, noisy, learned, adaptive or data-encoded.
 
 >>> import torch, initstate
 >>> lstm = initstate.LSTM(8, 16, num_layers=2, batch_first=True, init="learned")

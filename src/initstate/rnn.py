@@ -3,16 +3,19 @@
 Every class subclasses the ``torch.nn`` class of the same name, takes exactly its arguments plus the
 keyword-only strategy options below, keeps its ``state_dict`` keys (adding the strategy's own under
 ``init_state.``), and has its exact ``forward`` semantics. The only difference: when ``forward``
-gets no ``hx``, the state comes from :meth:`initial_state` instead of zeros.
+gets no ``hx``, the state comes from the strategy instead of zeros (:meth:`initial_state`).
 
 Strategy options (keyword-only, shared by all six classes):
-    init: ``"zero"`` (default), ``"noisy"``, ``"learned"``, ``"learned_noisy"``, ``"adaptive"``, or
-        an :class:`~initstate.strategies.InitialState` instance built for this module's shapes.
+    init: ``"zero"`` (default), ``"noisy"``, ``"learned"``, ``"learned_noisy"``, ``"adaptive"``,
+        ``"encoder"`` (``LSTM``/``GRU``/``RNN`` only: the state computed from the input's first
+        steps), or an :class:`~initstate.strategies.InitialState` instance built for this module.
     noise_std: σ of the Gaussian noise of the noisy strategies (default 0.3, r2rt's choice).
     init_mask: one bool per state component (``(h, c)`` for LSTMs, ``(h,)`` otherwise); ``False``
         keeps that component at zero, e.g. ``(True, False)`` learns ``h0`` only.
     learned_init: starting value of a learned state, ``"zeros"`` (default) or ``"normal"``.
     adaptive_decay: EMA decay of the ``adaptive`` strategy's gradient estimate (default 0.99).
+    encoder_steps: ``k``, the leading input steps the ``encoder`` strategy sees (default 5).
+    encoder_hidden: width of the ``encoder``'s hidden layer (default 64).
 
 A non-default option that the chosen strategy does not use (``noise_std`` with ``learned``, any
 option next to a strategy instance) warns with a ``UserWarning``, as torch.nn warns about
@@ -32,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .strategies import InitialState, build_strategy
+from .strategies import STRATEGIES, InitialState, build_strategy
 from .strategies.base import SCRIPT_ERROR
 
 
@@ -50,6 +53,8 @@ class _InitStateMixin:
         init_mask: Sequence[bool] | None = None,
         learned_init: str = "zeros",
         adaptive_decay: float = 0.99,
+        encoder_steps: int = 5,
+        encoder_hidden: int = 64,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -67,6 +72,9 @@ class _InitStateMixin:
             noise_std=noise_std,
             learned_init=learned_init,
             adaptive_decay=adaptive_decay,
+            encoder_steps=encoder_steps,
+            encoder_hidden=encoder_hidden,
+            input_size=self.input_size,  # H_in, for strategies that read the input (encoder)
             device=w.device,
             dtype=w.dtype,
         )
@@ -76,6 +84,10 @@ class _InitStateMixin:
 
     def _ref_weight(self) -> Tensor:
         return next(iter(self.parameters()))
+
+    def _batch_and_view(self, input) -> tuple:
+        """``(B or None, input as a needs_input strategy takes it)`` for a forward input."""
+        raise NotImplementedError
 
     def _pack_state(self, parts: Sequence[Tensor]):
         return tuple(parts) if len(parts) > 1 else parts[0]
@@ -99,32 +111,56 @@ class _InitStateMixin:
         # "Unknown type annotation: 'InitialState'".
         raise RuntimeError(f"{type(self).__name__}: {SCRIPT_ERROR}")
 
-    def initial_state(self, batch_size: int | None = None, rows=None):
+    def initial_state(self, batch_size: int | None = None, rows=None, *, input=None, lengths=None):
         """The state used when ``forward`` gets no ``hx``, in the current train/eval mode.
 
         Args:
-            batch_size: ``B``; ``None`` gives the unbatched shapes.
+            batch_size: ``B``; ``None`` gives the unbatched shapes (or ``B`` comes from ``input``).
             rows: optional ``(B,)`` bool (tensor or list), ``True`` for the rows that will really
                 start from this state under truncated BPTT; ``adaptive`` then adapts σ to those
                 rows only. :func:`~initstate.reset_rows` does this for you, so it is only needed
                 when you mix states by hand. Other strategies ignore it.
+            input: optional, what ``forward`` would get (same layout: ``batch_first``, unbatched or
+                ``PackedSequence``). Required by ``init="encoder"``, which computes the state from
+                its first steps (the first ``k`` steps of a truncated-BPTT chunk); for the other
+                strategies it only gives ``B``. ``batch_size``, if also given, must match it.
+            lengths: optional ``(B,)`` valid steps per row of a padded tensor ``input``; the
+                ``encoder`` masks the steps past them (``forward`` has no lengths: it uses all).
 
         Returns:
             For ``LSTM`` a tuple ``(h_0, c_0)`` of shapes ``(D * num_layers, B, H_out)`` and
             ``(D * num_layers, B, H_cell)``; for ``GRU``/``RNN`` one tensor
             ``(D * num_layers, B, H_out)``; for ``LSTMCell`` a tuple of two ``(B, H)`` tensors and
             for ``GRUCell``/``RNNCell`` one ``(B, H)`` tensor. ``B`` is dropped when ``batch_size``
-            is ``None``. Dtype and device follow the module's weights. The tensors never alias
-            the strategy's parameters: editing them in place leaves the learned state alone.
+            is ``None`` (or ``input`` is unbatched). Dtype and device follow the module's weights.
+            The tensors never alias the strategy's parameters: editing them in place leaves the
+            learned state alone.
+
+        Raises:
+            ValueError: ``init="encoder"`` without ``input``, or ``batch_size`` differs from the
+                input's batch.
         """
         w = self._ref_weight()
-        return self._pack_state(self.init_state.materialize(batch_size, w.dtype, w.device, rows=rows))
+        view = None
+        if input is not None:
+            batch, view = self._batch_and_view(input)
+            if batch_size is not None and batch_size != batch:
+                raise ValueError(f"batch_size={batch_size} but the input's batch is {batch}")
+            batch_size = batch
+        elif lengths is not None:
+            raise ValueError("lengths describes an input: pass input= too")
+        parts = self.init_state.materialize(batch_size, w.dtype, w.device, rows=rows, input=view, lengths=lengths)
+        return self._pack_state(parts)
 
-    def _default_hx(self, batch_size: int | None, dtype: torch.dtype, device: torch.device):
-        parts = self.init_state(batch_size, dtype, device)
+    def _default_hx(self, batch_size, dtype: torch.dtype, device: torch.device, input=None):
+        strategy = self.init_state
+        if strategy.needs_input:  # a class attribute: static under export, trace and compile
+            parts = strategy(batch_size, dtype, device, input=self._batch_and_view(input)[1])
+        else:
+            parts = strategy(batch_size, dtype, device)  # custom forward(batch_size, dtype, device)
         if all(p is None for p in parts):
             return None  # torch.nn builds the zeros itself: the zero strategy costs nothing
-        return self._pack_state(self.init_state.fill_zeros(parts, batch_size, dtype, device))
+        return self._pack_state(strategy.fill_zeros(parts, batch_size, dtype, device))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, init={self.init_state.name!r}"
@@ -143,6 +179,16 @@ class _RNNBaseMixin(_InitStateMixin):
     def _ref_weight(self) -> Tensor:
         return self.weight_ih_l0
 
+    def _batch_and_view(self, input):
+        # Batch first, as a view (no copy): (B, L, H_in), unbatched as B = 1, packed unchanged.
+        if isinstance(input, PackedSequence):
+            return int(input.batch_sizes[0]), input
+        if input.dim() == 2:
+            return None, input.unsqueeze(0)
+        if input.dim() == 3:
+            return input.size(0 if self.batch_first else 1), input if self.batch_first else input.transpose(0, 1)
+        raise ValueError(f"input must be (L, H_in), 3-D or a PackedSequence, got {tuple(input.shape)}")
+
     def forward(self, input, hx=None):
         if hx is None:
             if isinstance(input, PackedSequence):
@@ -155,12 +201,26 @@ class _RNNBaseMixin(_InitStateMixin):
                 batch, ref = input.size(0 if self.batch_first else 1), input
             else:
                 return super().forward(input, hx)  # torch.nn raises its own ValueError
-            hx = self._default_hx(batch, ref.dtype, ref.device)
+            hx = self._default_hx(batch, ref.dtype, ref.device, input)
         return super().forward(input, hx)
+
+
+def _cell_error(cls_name: str, init: str) -> str:
+    usable = ", ".join(n for n, c in STRATEGIES.items() if not c.needs_input)
+    return (
+        f"{cls_name}: init={init!r} computes the state from the first steps of a sequence, but a "
+        f"cell sees one step per call; use it with LSTM/GRU/RNN, or one of {usable} with cells"
+    )
 
 
 class _CellMixin(_InitStateMixin):
     _batch_dim = 0
+
+    def __init__(self, *args, init: str | InitialState = "zero", **kwargs) -> None:
+        strategy = init if isinstance(init, InitialState) else STRATEGIES.get(init)
+        if getattr(strategy, "needs_input", False):  # refused before anything is built
+            raise ValueError(_cell_error(type(self).__name__, getattr(strategy, "name", init)))
+        super().__init__(*args, init=init, **kwargs)
 
     def _state_layout(self):
         if isinstance(self, nn.LSTMCell):
@@ -169,6 +229,13 @@ class _CellMixin(_InitStateMixin):
 
     def _ref_weight(self) -> Tensor:
         return self.weight_ih
+
+    def _batch_and_view(self, input):
+        if self.init_state.needs_input:  # e.g. an encoder assigned after construction
+            raise ValueError(_cell_error(type(self).__name__, self.init_state.name))
+        if input.dim() not in (1, 2):
+            raise ValueError(f"input must be (H_in,) or (B, H_in), got {tuple(input.shape)}")
+        return (None if input.dim() == 1 else input.size(0)), None
 
     def forward(self, input: Tensor, hx=None):
         if hx is None:

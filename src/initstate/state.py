@@ -20,6 +20,15 @@ def reset_rows(carried, initial, reset: Tensor | Sequence[bool], batch_dim: int 
     it a zero gradient that says nothing about the start-of-sequence error) and a chunk in which
     no row starts leaves σ unchanged. The same holds for ``initial_state(B, rows=reset)``.
 
+    For ``init="encoder"``, which computes the state from a sequence's first ``k`` steps, build
+    ``initial`` from the chunk itself: ``reset_rows(carried, module.initial_state(input=chunk,
+    lengths=valid_steps), reset)``, ``chunk`` laid out as ``forward`` takes it. A restarting row
+    must begin its sequence at the chunk's first step (as chunked batches do): its state comes
+    from the chunk's first ``k`` steps (fewer if ``lengths`` says so, masked as described in
+    :mod:`initstate.strategies.encoder`). The carried rows keep their state exactly; the encoder's
+    output for them is discarded and sends it no gradient. ``input=`` works with every strategy
+    (the others only read ``B`` from it), so a training loop can pass it unconditionally.
+
     Args:
         carried: the previous chunk's final state, a tensor or a tuple of tensors (e.g. ``(h, c)``),
             each ``(D * num_layers, B, H)`` (the ``nn.RNN`` family) or ``(B, H)`` (cells);

@@ -35,8 +35,10 @@ __all__ = ["ConfigError", "build_model", "finished", "load_dataset", "train", "v
 # Keys that change where/how a run is logged but not what it computes.
 NON_SEMANTIC = ("logger", "paths", "sweep_name")
 NON_SEMANTIC_TRAINER = ("threads", "progress", "checkpoint", "checkpoint_every_s", "eval_batch_size")
-# Options added after results were committed: at their off value they leave a run's key unchanged.
-TRAINER_OFF_VALUES = {"min_epochs": 0}
+# Options added after results were committed: at their off (default) value they leave a run's key
+# unchanged, so finished runs of earlier sweeps stay finished.
+OFF_VALUES = {"trainer": {"min_epochs": 0, "warmup": 0, "score_from": 0},
+              "init_state": {"encoder_steps": 5, "encoder_hidden": 64}}
 CLEAN_SUBSET_SEED = 0  # the train subset scored with the noise off: the same for every run
 EVAL_CHUNK = 1000  # time steps per evaluation call in the stateful regime
 
@@ -77,9 +79,10 @@ def config_hash(cfg: DictConfig) -> str:
         c.pop(k, None)
     for k in NON_SEMANTIC_TRAINER:
         c["trainer"].pop(k, None)
-    for k, off in TRAINER_OFF_VALUES.items():
-        if c["trainer"].get(k) == off:
-            c["trainer"].pop(k)
+    for group, offs in OFF_VALUES.items():
+        for k, off in offs.items():
+            if c[group].get(k) == off:
+                c[group].pop(k)
     c.pop("hydra", None)
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -110,6 +113,7 @@ def build_model(cfg: DictConfig, dataset) -> SequenceModel:
         **arch, init=s.name, noise_std=s.noise_std,
         init_mask=None if s.mask is None else list(s.mask),
         learned_init=s.learned_init, adaptive_decay=s.adaptive_decay,
+        encoder_steps=s.encoder_steps, encoder_hidden=s.encoder_hidden,
     )
     model.load_state_dict(reference.state_dict(), strict=False)
     torch.manual_seed(cfg.seed + 1)  # the noise stream starts at the same point for every strategy
@@ -215,7 +219,7 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> d
             gen = torch.Generator().manual_seed(int(cfg.seed) * 100_003 + epoch)  # data order: seed only
             common = dict(tbptt=int(t.tbptt), device=device)
             tr = run_epoch(model, dataset, "train", int(t.batch_size), optimizer=optimizer, generator=gen,
-                           grad_clip=float(t.grad_clip), **common)
+                           grad_clip=float(t.grad_clip), skip=int(t.warmup), **common)
             if not tr.finite:
                 status = "diverged"
                 log(f"[diverged] {name}: non-finite training loss in epoch {epoch}")
@@ -223,7 +227,7 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> d
             # Evaluation carries the state through whole sequences anyway (no backward pass), so
             # long chunks give the same losses as tbptt-sized ones in far fewer Python steps.
             ev = dict(batch_size=int(t.eval_batch_size), max_position=max_pos, device=device,
-                      tbptt=max(int(t.tbptt), EVAL_CHUNK))
+                      tbptt=max(int(t.tbptt), EVAL_CHUNK), skip=max(int(t.warmup), int(t.score_from)))
             # The clean pass draws no noise (eval mode), so the global RNG is untouched by it.
             cl = run_epoch(model, dataset, clean_split, **ev)
             va = run_epoch(model, dataset, "val", **ev)

@@ -54,6 +54,8 @@ class InitStateConfig:
     mask: Any = None  # list of bools, one per state component; checked in validate()
     learned_init: str = "zeros"
     adaptive_decay: float = 0.99
+    encoder_steps: int = 5
+    encoder_hidden: int = 64
 
 
 @dataclass
@@ -68,6 +70,8 @@ class TrainerConfig:
     grad_clip: float = 1.0
     early_stopping: int = 0
     min_epochs: int = 0
+    warmup: int = 0
+    score_from: int = 0
     max_position: int = 100
     early_k: int = 5
     device: str = "cpu"
@@ -176,6 +180,8 @@ def validate(cfg: DictConfig) -> None:
     _choice("init_state.learned_init", s.learned_init, LEARNED_INITS)
     _check(s.noise_std >= 0, "init_state.noise_std", s.noise_std, ">= 0")
     _check(0 <= s.adaptive_decay < 1, "init_state.adaptive_decay", s.adaptive_decay, "0 <= decay < 1")
+    for key in ("encoder_steps", "encoder_hidden"):
+        _check(s[key] >= 1, f"init_state.{key}", s[key], ">= 1")
     _choice("model.cell", m.cell, CELLS)
     if s.mask is not None:
         n = STATE_COMPONENTS[m.cell]
@@ -188,7 +194,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("batch_size", "eval_batch_size", "epochs", "tbptt", "threads", "max_position", "early_k"):
         _check(t[key] >= 1, f"trainer.{key}", t[key], ">= 1")
     _check(t.lr > 0, "trainer.lr", t.lr, "> 0")
-    for key in ("weight_decay", "grad_clip", "early_stopping"):
+    for key in ("weight_decay", "grad_clip", "early_stopping", "warmup", "score_from"):
         _check(t[key] >= 0, f"trainer.{key}", t[key], ">= 0 (0 = off)")
     _check(0 <= t.min_epochs <= t.epochs, "trainer.min_epochs", t.min_epochs, f"0 <= min_epochs <= trainer.epochs ({t.epochs})")
     _check(t.checkpoint_every_s >= 0, "trainer.checkpoint_every_s", t.checkpoint_every_s, ">= 0 (0 = every epoch)")

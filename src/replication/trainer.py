@@ -15,7 +15,7 @@ from torch import Tensor
 
 from initstate import reset_rows
 
-from .data.base import SequenceDataset
+from .data.base import Batch, SequenceDataset
 from .model import SequenceModel, accuracy, per_step_loss
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -54,6 +54,14 @@ class EpochStats:
         return [m if c > 0 else None for m, c in zip(mean.tolist(), self.profile_count.tolist())]
 
 
+def initial_state(model: SequenceModel, batch: Batch):
+    """The strategy's state for every row of a truncated-BPTT chunk; a data-conditioned strategy
+    (``encoder``) reads the chunk's first steps, where a restarting row's sequence begins."""
+    if model.rnn.init_state.needs_input:
+        return model.rnn.initial_state(input=model.encoder(batch.inputs), lengths=batch.lengths)
+    return model.rnn.initial_state(batch.reset.numel())
+
+
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid choices: {', '.join(OPTIMIZERS)}")
@@ -71,6 +79,7 @@ def run_epoch(
     tbptt: int = 50,
     grad_clip: float = 0.0,
     max_position: int = 0,
+    skip: int = 0,
     device: torch.device | str = "cpu",
 ) -> EpochStats:
     """Train on ``split`` when ``optimizer`` is given (shuffled with ``generator``), else evaluate.
@@ -78,6 +87,10 @@ def run_epoch(
     Returns the mean loss per real step (per sequence for classify), the accuracy for classify,
     and, when ``max_position > 0``, the loss profile over the first ``max_position`` steps of each
     sequence. Training stops at the first non-finite loss (``finite=False``).
+
+    ``skip`` (warm-up): the loss and its mean leave out the first ``skip`` steps after every
+    sequence start (``positions < skip``); the position profile still covers them. A classify
+    loss sits at the end of the sequence and is unaffected.
     """
     training = optimizer is not None
     model.train(training)
@@ -93,7 +106,7 @@ def run_epoch(
             batch = batch.to(device)
             hx = None
             if data.regime == "stateful":
-                hx = reset_rows(state, model.rnn.initial_state(batch.reset.numel()), batch.reset)
+                hx = reset_rows(state, initial_state(model, batch), batch.reset)
             out, state = model(batch.inputs, hx, batch.lengths)
             losses = per_step_loss(data.task, out, batch.targets)
             if data.task == "classify":
@@ -102,15 +115,16 @@ def run_epoch(
                 correct += accuracy(out, batch.targets).sum().double()
             else:
                 mask = batch.mask
-                n = int(mask.sum())
-                if n == 0:
-                    continue
-                loss = (losses * mask).sum() / n
+                scored = mask & (batch.positions >= skip) if skip > 0 else mask
+                n = int(scored.sum())
                 if stats.profile_sum is not None:
                     pos, keep = batch.positions[mask], losses.detach()[mask].double()
                     inside = pos < max_position
                     stats.profile_sum += torch.bincount(pos[inside], keep[inside], max_position).cpu()
                     stats.profile_count += torch.bincount(pos[inside], minlength=max_position).cpu()
+                if n == 0:
+                    continue
+                loss = (losses * scored).sum() / n
             if training:
                 if not torch.isfinite(loss):
                     stats.finite = False
@@ -150,7 +164,9 @@ def state_rms(model: SequenceModel, data: SequenceDataset, split: str, batch_siz
         x = model.encoder(batch.inputs)
         hx = None
         if data.regime == "stateful":
-            hx = reset_rows(state, model.rnn.initial_state(batch.reset.numel()), batch.reset)
+            hx = reset_rows(state, initial_state(model, batch), batch.reset)
+        elif model.rnn.init_state.needs_input:  # stepping one step at a time: give it the whole input
+            hx = model.rnn.initial_state(input=x, lengths=batch.lengths)
         for t in range(x.size(1)):
             _, hx = model.rnn(x[:, t : t + 1], hx)
             keep = batch.mask[:, t]

@@ -1,7 +1,7 @@
 """Initial-state strategies: one small module each, registered by name in :data:`STRATEGIES`.
 
 Imported in the order the choices are listed to users (zero, noisy, learned, learned_noisy,
-adaptive).
+adaptive, encoder).
 """
 
 # isort: off
@@ -10,6 +10,7 @@ from .zero import Zero
 from .noisy import Noisy
 from .learned import Learned, LearnedNoisy
 from .adaptive import Adaptive
+from .encoder import Encoder
 # isort: on
 
 BUILTINS.update(STRATEGIES)  # register() now refuses to replace these unless replace=True
@@ -18,6 +19,7 @@ __all__ = [
     "BUILTINS",
     "STRATEGIES",
     "Adaptive",
+    "Encoder",
     "InitialState",
     "Learned",
     "LearnedNoisy",

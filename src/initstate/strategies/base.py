@@ -13,11 +13,16 @@ Sonnet's ``TrainableState``), and a per-component ``mask`` pins chosen component
 Constructor contract of every strategy (built-in or registered with :func:`register`)::
 
     __init__(self, shapes, batch_dim, *, <any of: names, mask, noise_std, learned_init,
-             adaptive_decay, device, dtype>)
+             adaptive_decay, encoder_steps, encoder_hidden, input_size, device, dtype>)
 
 ``shapes`` and ``batch_dim`` come positionally and must reach ``InitialState.__init__``; of the
 options, :func:`build_strategy` passes those the constructor names (all of them when it takes
 ``**options``). A user's option that the constructor does not take has no effect and warns.
+``input_size`` (``H_in``), ``device`` and ``dtype`` come from the module, not from the user.
+
+Data-conditioned strategies (``encoder``) set the class attribute ``needs_input = True``; the
+module then also passes its input to :meth:`InitialState.forward` (see there). Every other
+strategy is called exactly as before, without the input.
 """
 
 from __future__ import annotations
@@ -36,14 +41,22 @@ BUILTINS: set[str] = set()
 
 # The options every recurrent class forwards, with their defaults. A non-default value that the
 # chosen strategy does not take warns (as torch.nn warns about ``dropout`` with one layer).
-OPTION_DEFAULTS = {"noise_std": 0.3, "mask": None, "learned_init": "zeros", "adaptive_decay": 0.99}
+OPTION_DEFAULTS = {
+    "noise_std": 0.3,
+    "mask": None,
+    "learned_init": "zeros",
+    "adaptive_decay": 0.99,
+    "encoder_steps": 5,
+    "encoder_hidden": 64,
+}
 # The names users write on the recurrent classes (``init_mask=``), for messages.
 USER_NAMES = {"mask": "init_mask"}
 FACTORY_KWARGS = ("device", "dtype")
 CONTRACT = (
     "the constructor contract of a strategy is __init__(self, shapes, batch_dim, **options): "
     "shapes and batch_dim positionally, passed on to InitialState.__init__, and any of the "
-    "options names, mask, noise_std, learned_init, adaptive_decay, device, dtype by keyword"
+    "options names, mask, noise_std, learned_init, adaptive_decay, encoder_steps, "
+    "encoder_hidden, input_size, device, dtype by keyword"
 )
 SCRIPT_ERROR = (
     "torch.jit.script is not supported by initstate modules (TorchScript cannot compile a "
@@ -105,9 +118,16 @@ class InitialState(nn.Module):
           ``batch_dim = d`` the entry is ``S[:d] + (B,) + S[d:]``, or ``S`` when ``batch_size`` is
           ``None``. An entry may be ``None``, meaning "all zeros": torch.nn then builds the zeros
           itself, which keeps the ``zero`` strategy exactly as fast as torch.nn.
+
+    Attributes:
+        needs_input: class attribute, ``False`` here. A strategy that sets it ``True`` computes the
+            state from the module's input: the module then calls
+            ``forward(batch_size, dtype, device, rows, input=x, lengths=None)`` (see
+            :meth:`forward`), and cells, which see one step per call, refuse it.
     """
 
     name: str = "base"
+    needs_input: bool = False
 
     def __init__(
         self,
@@ -158,6 +178,15 @@ class InitialState(nn.Module):
             rows: optional ``(B,)`` bool, ``True`` for the rows that really start from this state
                 (truncated BPTT). Checked here; only strategies that learn from the gradient
                 reaching the state (``adaptive``) read it.
+
+        A strategy with ``needs_input = True`` takes two more keywords, which the module passes
+        only to such strategies (so a custom ``forward(batch_size, dtype, device)`` keeps working):
+
+        - ``input``: the module's input, batch first: a ``(B, L, H_in)`` tensor (a view of what
+          the caller passed; ``B = 1`` for unbatched input, with ``batch_size`` ``None``) or a
+          ``PackedSequence`` (rows of the result in the caller's order, as ``hx`` is).
+        - ``lengths``: optional ``(B,)`` valid steps per row of a tensor ``input``; ``None``: all
+          ``L`` steps are real.
         """
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         device = torch.device(device) if device is not None else torch.device("cpu")
@@ -174,10 +203,19 @@ class InitialState(nn.Module):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         rows: Tensor | Sequence[bool] | None = None,
+        input=None,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, ...]:
-        """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor."""
-        # rows only when given: a custom forward(batch_size, dtype, device) keeps working.
-        parts = self(batch_size, dtype, device) if rows is None else self(batch_size, dtype, device, rows=rows)
+        """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor.
+
+        ``input`` and ``lengths`` (see :meth:`forward`) reach only a strategy with
+        ``needs_input``; the others ignore them.
+        """
+        # rows and input only when used: a custom forward(batch_size, dtype, device) keeps working.
+        kwargs = {} if rows is None else {"rows": rows}
+        if self.needs_input:
+            kwargs.update(input=input, lengths=lengths)
+        parts = self(batch_size, dtype, device, **kwargs)
         return self.fill_zeros(parts, batch_size, dtype, device)
 
     def fill_zeros(
@@ -253,9 +291,10 @@ def build_strategy(
 ) -> InitialState:
     """Build the strategy called ``init`` (a name in :data:`STRATEGIES`) for the given shapes.
 
-    ``options`` (``noise_std``, ``mask``, ``learned_init``, ``adaptive_decay``, ``device``,
-    ``dtype``) are validated, then passed to the strategy when its constructor names them (all of
-    them to a constructor that takes ``**options``). A non-default option the strategy does not
+    ``options`` (``noise_std``, ``mask``, ``learned_init``, ``adaptive_decay``,
+    ``encoder_steps``, ``encoder_hidden``, ``input_size``, ``device``, ``dtype``) are validated,
+    then passed to the strategy when its constructor names them (all of them to a constructor that
+    takes ``**options``). A non-default option the strategy does not
     take has no effect and warns (``UserWarning``, ``stacklevel`` as in :func:`warnings.warn`).
     An :class:`InitialState` instance is returned unchanged after a shape check; options given
     alongside it warn, since it was configured when it was built.

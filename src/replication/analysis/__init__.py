@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from importlib import import_module
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,10 @@ from .r2rt import applies as r2rt_datasets
 from .r2rt_report import section as r2rt_section
 from .report import render
 from .summaries import blog_side_by_side, pooled, power, regime
+
+# profile -> (module, function) of the studies that write their own report; each takes
+# (sweep_dir, out_dir, *, command, sweep_seconds) and returns analyze()'s dict.
+STUDIES = {"noise": (".noise_report", "analyze_noise"), "conditioned": (".conditioned", "analyze_conditioned")}
 
 __all__ = ["analyze", "blog_side_by_side", "collect", "comparisons", "load_results", "load_tables",
            "notebook_dirs", "pooled", "power", "regime", "run_dirs", "sensitivity", "verdicts", "write_tables"]
@@ -86,6 +91,10 @@ def analyze(sweep_dir: str | Path, out_dir: str | Path, *, profile: str = "defau
     ``r2rt_perplexity.csv``, ``r2rt_reproduction.csv``, ``r2rt_positions.csv`` and ``figures/r2rt_*.png``
     (:mod:`.r2rt`). ``v1_verdicts``: a v1 ``verdicts.csv`` for the
     report's appendix, "auto" (``<out_dir>_v1/verdicts.csv`` if present) or None."""
+    if profile in STUDIES:  # a study with its own report (noise scale, data-conditioned states)
+        module, func = STUDIES[profile]
+        study = getattr(import_module(module, __name__), func)
+        return study(sweep_dir, out_dir, command=command, sweep_seconds=sweep_seconds)
     out = Path(out_dir)
     skipped: list = []
     runs, curves, profiles = collect(sweep_dir, skipped)

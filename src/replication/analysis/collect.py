@@ -8,7 +8,8 @@ best_val_loss, test_at_best, train_at_best (in-training: noise included), train_
 off), gap_at_best (val − clean train), val/test_early_at_best (mean loss over the first early_k steps
 after each sequence start), final_train_loss(_clean), auc_train_clean (C1-faster's endpoint),
 auc_train_in_training (secondary), auc_epochs (the common horizon E of the two areas),
-epochs_to_zero_final, accuracies (classify), wall_time, train_sequences, train_steps, run_dir.
+epochs_to_zero_final, accuracies (classify), wall_time, train_sequences, train_steps, noise_std (σ of
+the noisy strategies), state_rms_h/_c (RMS of the state over the validation data, final model), run_dir.
 ``curves``: one row per run and epoch: the key columns + every key of ``metrics.jsonl``.
 ``profiles``: one row per run and step index t: mean val loss at step t at the best epoch.
 """
@@ -28,12 +29,13 @@ RUN_COLUMNS = [
     "best_epoch", "peaked_before_last", "best_val_loss", "test_at_best", "train_at_best", "train_clean_at_best",
     "gap_at_best", "val_early_at_best", "test_early_at_best", "early_k", "final_train_loss",
     "final_train_loss_clean", "auc_train_clean", "auc_train_in_training", "auc_epochs", "epochs_to_zero_final",
-    "val_acc_at_best", "test_acc_at_best", "wall_time", "train_sequences", "train_steps", "run_dir",
+    "val_acc_at_best", "test_acc_at_best", "wall_time", "train_sequences", "train_steps", "noise_std",
+    "state_rms_h", "state_rms_c", "run_dir",
 ]
 # summary.json keys copied as they are (absent -> NaN)
 _COPIED = ["epochs_max", "best_epoch", "best_val_loss", "test_at_best", "train_at_best", "train_clean_at_best",
            "val_early_at_best", "test_early_at_best", "early_k", "final_train_loss", "final_train_loss_clean",
-           "val_acc_at_best", "test_acc_at_best", "wall_time"]
+           "val_acc_at_best", "test_acc_at_best", "wall_time", "noise_std"]
 _NEEDED = ["data", "label", "seed"]
 
 
@@ -138,10 +140,12 @@ def collect(sweep_dir: str | Path, skipped: list | None = None) -> tuple[pd.Data
             metrics = []
         sizes = s.get("sizes") if isinstance(s.get("sizes"), dict) else {}
         train = sizes.get("train") if isinstance(sizes.get("train"), dict) else {}
+        rms = s.get("state_rms") if isinstance(s.get("state_rms"), dict) else {}
         row = {**key, "regime": s.get("regime"), "task": s.get("task"), "status": s.get("status"),
                "diverged": bool(s.get("diverged", False)), "epochs_run": _num(s.get("epochs_run", len(metrics))),
                **{k: _num(s.get(k)) for k in _COPIED},
                "train_sequences": _num(train.get("sequences")), "train_steps": _num(train.get("steps")),
+               "state_rms_h": _num(rms.get("h")), "state_rms_c": _num(rms.get("c")),
                "run_dir": str(d), "_clean": [m.get("train_loss_clean") for m in metrics],
                "_in_training": [m.get("train_loss") for m in metrics]}
         rows.append(row)

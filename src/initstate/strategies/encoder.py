@@ -1,0 +1,173 @@
+"""``encoder``: the initial state inferred from the sequence's own first steps by a small network.
+
+Mohajerin & Waslander ("State initialization for recurrent neural network modeling of time-series
+data", IJCNN 2017) map the first observations of a sequence to the RNN's initial state with a
+feed-forward network trained jointly with the RNN. Our version, fixed here so that it can be tested:
+
+1. Take the first ``k = encoder_steps`` steps of each sequence, ``x_0 .. x_{k-1}`` (``H_in`` each).
+   A step that does not exist (the sequence is shorter than ``k``, or past ``lengths``) is set to
+   zeros, and every step gets a validity flag ``m_t`` (1 real, 0 padding). The encoder's input is
+   ``[x_0, m_0, x_1, m_1, ..., x_{k-1}, m_{k-1}]``, ``k * (H_in + 1)`` values: the flags let the
+   network tell a missing step from a real step whose value is zero.
+2. One hidden layer: ``z = tanh(W_1 · input + b_1)``, ``encoder_hidden`` units.
+3. One linear head per state component, giving all layers and directions at once:
+   ``h0 = tanh(W_h z + b_h)`` (bounded like every ``h`` the RNN itself emits) and, for LSTMs,
+   ``c0 = W_c z + b_c`` (linear: the cell state is unbounded). Reshaped to torch.nn's shapes,
+   ``(D * num_layers, B, H_out)`` and ``(D * num_layers, B, H_cell)``.
+
+The RNN then runs over the whole input, the first ``k`` steps included, so outputs keep torch.nn's
+shapes and semantics. The state is deterministic (the same in training and evaluation). Cells see
+one step per call and cannot use it (the cell classes raise). In truncated-BPTT (stateful) use the
+state of a restarting row is computed from the first ``k`` steps of the chunk in which its sequence
+starts: ``reset_rows(carried, module.initial_state(input=chunk), reset)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from .base import InitialState, check_rows, register
+
+NEEDS_INPUT_ERROR = (
+    "init='encoder' computes the state from the input's first steps, so it needs the input: "
+    "initial_state(input=x) (forward(x) without hx passes it itself)"
+)
+
+
+@register("encoder")
+class Encoder(InitialState):
+    """A feed-forward network from the first ``encoder_steps`` input steps to the initial state.
+
+    Args:
+        encoder_steps: ``k``, the number of leading steps the network sees (default 5).
+        encoder_hidden: width of the hidden (tanh) layer (default 64).
+        input_size: ``H_in``, the module's input size (the recurrent module passes it).
+        device, dtype: factory arguments of the parameters, as in torch.nn.
+
+    Attributes:
+        hidden: ``nn.Linear(k * (H_in + 1), encoder_hidden)``, the shared hidden layer.
+        <name> (e.g. ``h0``, ``c0``): one ``nn.Linear(encoder_hidden, prod(shape))`` head per
+            unmasked component; a masked component (``init_mask``) has no head and stays zero.
+
+    Shape:
+        - input: ``(B, L, H_in)`` (batch first, as the module passes it) or a ``PackedSequence``.
+        - lengths: optional ``(B,)`` valid steps per row (tensor input only).
+        - output: as :class:`InitialState`, e.g. ``(D * num_layers, B, H)`` per component.
+    """
+
+    needs_input = True
+
+    def __init__(
+        self,
+        shapes: Sequence[Sequence[int]],
+        batch_dim: int,
+        names: Sequence[str] | None = None,
+        mask: Sequence[bool] | None = None,
+        encoder_steps: int = 5,
+        encoder_hidden: int = 64,
+        input_size: int | None = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__(shapes, batch_dim, names, mask)
+        self.steps = _positive_int("encoder_steps", encoder_steps)
+        self.hidden_size = _positive_int("encoder_hidden", encoder_hidden)
+        if input_size is None:
+            raise ValueError("init='encoder' needs input_size (H_in); the recurrent modules pass it")
+        self.input_size = _positive_int("input_size", input_size)
+        factory = {"device": device, "dtype": dtype}
+        # + 1: each step's validity flag (see the module docstring).
+        self.hidden = nn.Linear(self.steps * (self.input_size + 1), self.hidden_size, **factory)
+        for i, name in enumerate(self.names):
+            head = nn.Linear(self.hidden_size, math.prod(self.shapes[i]), **factory) if self.mask[i] else None
+            self.add_module(name, head)
+
+    def reset_parameters(self) -> None:
+        """Fresh draws of every layer, as ``nn.Linear`` initialises itself."""
+        for layer in self.children():
+            layer.reset_parameters()
+
+    def first_steps(self, input, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The first ``k`` steps of each row, zero-padded, and their validity.
+
+        Args:
+            input: ``(B, L, H_in)`` tensor or a ``PackedSequence`` (any ``enforce_sorted``).
+            lengths: optional ``(B,)`` valid steps per row of a tensor input.
+
+        Returns:
+            ``x`` ``(B, k, H_in)`` with every invalid step zero, and ``valid`` ``(B, k)`` bool;
+            rows in the caller's order (for packed input: the order of ``unsorted_indices``).
+        """
+        k = self.steps
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths is for tensor input; a PackedSequence carries its own")
+            # The first k time steps are the first sum(batch_sizes[:k]) rows of the packed data:
+            # unpack only those. pad_packed_sequence restores the caller's row order (hx's order,
+            # which torch permutes by sorted_indices), so each row gets the state of its own steps.
+            steps = min(k, input.batch_sizes.numel())
+            count = int(input.batch_sizes[:steps].sum())
+            head = PackedSequence(
+                input.data[:count], input.batch_sizes[:steps], input.sorted_indices, input.unsorted_indices
+            )
+            x, lens = pad_packed_sequence(head, batch_first=True, total_length=k)
+            valid = torch.arange(k, device=x.device) < lens.to(x.device).unsqueeze(1)
+            return x, valid
+        if input.dim() != 3:
+            raise ValueError(f"encoder input must be (B, L, H_in) or a PackedSequence, got {tuple(input.shape)}")
+        x = input[:, :k]
+        present = x.size(1)  # min(k, L); never int(B), which export and trace keep symbolic
+        if present < k:
+            x = nn.functional.pad(x, (0, 0, 0, k - present))
+        t = torch.arange(k, device=x.device)
+        valid = (t < present).unsqueeze(0).expand(x.size(0), k)
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
+            if lengths.numel() != x.size(0):
+                raise ValueError(f"lengths must have one entry per row ({x.size(0)}), got {lengths.numel()}")
+            valid = valid & (t.unsqueeze(0) < lengths.unsqueeze(1))
+            x = x * valid.unsqueeze(-1).to(x.dtype)
+        return x, valid
+
+    def forward(self, batch_size, dtype=None, device=None, rows=None, *, input=None, lengths=None):
+        """The encoder's state for ``input`` (see :meth:`InitialState.forward`); ``rows`` is checked
+        and otherwise ignored: the state of a row depends on that row's steps only."""
+        if input is None:
+            raise ValueError(NEEDS_INPUT_ERROR)
+        dtype = dtype if dtype is not None else torch.get_default_dtype()
+        if rows is not None:
+            check_rows(rows, batch_size, device if device is not None else "cpu")
+        x, valid = self.first_steps(input, lengths)
+        w = self.hidden.weight
+        feats = torch.cat([x.to(w.dtype), valid.unsqueeze(-1).to(w.dtype)], dim=-1)  # (B, k, H_in + 1)
+        z = torch.tanh(self.hidden(feats.flatten(1)))  # (B, encoder_hidden)
+        out = []
+        for i, name in enumerate(self.names):
+            head = getattr(self, name)
+            if head is None:
+                out.append(None)
+                continue
+            s = head(z)
+            s = torch.tanh(s) if i == 0 else s  # h bounded like the RNN's own h; c linear
+            # (B, prod(shape)) -> (B, *shape) -> batch moved to batch_dim; cuDNN wants contiguous.
+            s = s.unflatten(1, self.shapes[i]).movedim(0, self.batch_dim).contiguous()
+            if batch_size is None:  # unbatched input came as B = 1
+                s = s.squeeze(self.batch_dim)
+            out.append(s.to(dtype))
+        return tuple(out)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, encoder_steps={self.steps}, input_size={self.input_size}"
+
+
+def _positive_int(name: str, value) -> int:
+    """``value`` as an int ``>= 1`` (numpy integers too); ``ValueError`` otherwise (bools included)."""
+    is_int = isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))
+    if isinstance(value, bool) or not is_int or int(value) < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
