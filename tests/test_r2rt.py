@@ -177,3 +177,21 @@ def test_gpu_benchmark_skips_without_cuda(tmp_path):
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_r2rt.py"), "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "no CUDA device" in p.stdout
+
+
+def test_an_earlier_run_of_the_profile_is_shown_beside_this_one(tmp_path):
+    import shutil
+
+    from replication.analysis.r2rt_report import earlier_run_md
+
+    committed = ROOT / "results" / "r2rt_cpu_run1" / "r2rt_perplexity.csv"
+    (tmp_path / "r2rt_cpu_run1").mkdir()
+    shutil.copy(committed, tmp_path / "r2rt_cpu_run1" / "r2rt_perplexity.csv")
+    ppl = pd.read_csv(committed)
+    ppl["best_val_ppl"] *= 0.5
+    md = earlier_run_md(tmp_path / "r2rt_cpu", ppl)
+    zero = ppl[ppl["strategy"] == "zero"].iloc[0]
+    assert "r2rt_cpu_run1/" in md and "min_epochs" in md
+    row = next(x for x in md.splitlines() if "| zero |" in x)
+    assert f"{zero.best_val_ppl * 2:.1f}" in row and f"{zero.best_val_ppl:.1f}" in row
+    assert earlier_run_md(tmp_path / "other", ppl) == ""

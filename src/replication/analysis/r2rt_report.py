@@ -159,6 +159,38 @@ def positions_md(pos: pd.DataFrame, ds: str) -> str:
     return "\n".join(out)
 
 
+def earlier_run_md(out: Path, ppl: pd.DataFrame) -> str:
+    """The table of an earlier run of this profile kept in ``<out>_run1/`` (a protocol change made
+    after its results were seen must keep them in view), beside this run's; "" when there is none."""
+    from .report import table_md
+
+    path = Path(out).with_name(Path(out).name + "_run1") / "r2rt_perplexity.csv"
+    if not path.exists() or ppl.empty:
+        return ""
+    old = pd.read_csv(path)
+    rows = []
+    for r in ppl.itertuples():
+        o = old[(old["dataset"] == r.dataset) & (old["strategy"] == r.strategy)]
+        cells = []
+        for x in ([*o.itertuples()][:1] or [None]) + [r]:
+            if x is None:
+                cells += ["–", "–", "–"]
+                continue
+            cells += [_ci(x.best_val_ppl, x.best_val_ppl_ci_low, x.best_val_ppl_ci_high, _n),
+                      "0 (reference)" if x.strategy == "zero" else _ci(x.pct_vs_zero_paired, x.pct_ci_low,
+                                                                       x.pct_ci_high, _pct),
+                      f"{x.best_epoch_min:.0f}–{x.best_epoch_max:.0f}"]
+        rows.append([r.dataset, r.strategy, *cells])
+    cols = ["dataset", "strategy", "earlier run: best val ppl", "earlier: vs zero", "earlier: best epochs",
+            "this run: best val ppl", "this run: vs zero", "this run: best epochs"]
+    return "\n".join([
+        "### An earlier run of this profile, under a protocol changed after its results were seen", "",
+        f"`{path.parent.name}/` keeps the earlier run. Its early stopping had no minimum number of epochs, and "
+        "some runs stopped on the initial unigram plateau before they learned. That defect was seen in its results, "
+        "and the fix (the yaml's `trainer.min_epochs`) came after. Both tables are shown so that the change can be "
+        "judged.", "", table_md(pd.DataFrame(rows, columns=cols))])
+
+
 def section(runs: pd.DataFrame, curves: pd.DataFrame, profiles: pd.DataFrame, meta: dict, out: Path,
             datasets: list[str]) -> tuple[str, dict[str, pd.DataFrame]]:
     """The markdown of the r2rt section and its tables (``r2rt_perplexity``, ``r2rt_reproduction``,
@@ -187,5 +219,8 @@ def section(runs: pd.DataFrame, curves: pd.DataFrame, profiles: pd.DataFrame, me
         pm = positions_md(pos, ds)
         if pm:
             lines += ["", "#### Where in the 50-token window a zero start costs", "", pm]
+    earlier = earlier_run_md(out, ppl)
+    if earlier:
+        lines += ["", earlier]
     lines += ["", *[f"![{f.name}](figures/{f.name})\n" for f in figs if f is not None]]
     return "\n".join(lines), tables
