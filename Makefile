@@ -13,13 +13,16 @@ EXPERIMENT_full := reproduce_full
 EXPERIMENT_r2rt := r2rt
 EXPERIMENT_r2rt_cpu := r2rt_cpu
 # The noise study adds its sigma grid to the default sweep: finished default runs are reused.
-EXPERIMENT_noise := reproduce noise_scale
+EXPERIMENT_noise := noise_scale_base noise_scale
+SWEEP_noise := reproduce
 EXPERIMENT_conditioned := data_conditioned data_conditioned_warmup
 PROFILES := default full r2rt r2rt_cpu noise conditioned
 EXPERIMENT = $(EXPERIMENT_$(PROFILE))
 # Where a profile's report goes: results/<name>, the profile's own name unless set here.
 RESULTS_noise := noise_scale
 RESULTS = results/$(or $(RESULTS_$(PROFILE)),$(PROFILE))
+# The sweep a profile writes: sweeps/<sweep_name>, its first experiment's name unless set here.
+SWEEP = sweeps/$(or $(SWEEP_$(PROFILE)),$(firstword $(EXPERIMENT)))
 # Checked when the Makefile is read, so a bad PROFILE fails before set-up spends a minute.
 ifneq ($(filter reproduce,$(MAKECMDGOALS)),)
 ifeq ($(EXPERIMENT),)
@@ -62,7 +65,7 @@ reproduce: $(STAMP) ## run a profile's sweep (PROFILE=default|full|r2rt|r2rt_cpu
 	for e in $(EXPERIMENT); do \
 		$(PY) experiments/train.py experiment=$$e hydra.launcher.n_jobs=$(JOBS) $(ARGS) || exit $$?; \
 	done && \
-	$(PY) experiments/analyze.py sweeps/$(firstword $(EXPERIMENT)) $(RESULTS) --profile $(PROFILE) \
+	$(PY) experiments/analyze.py $(SWEEP) $(RESULTS) --profile $(PROFILE) \
 		--sweep-seconds $$(( $$(date +%s) - start )) \
 		--command "make reproduce PROFILE=$(PROFILE) JOBS=$(JOBS) $(ARGS)"
 

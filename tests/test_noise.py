@@ -127,6 +127,13 @@ def test_relative_sigma_is_sigma_over_the_zero_runs_rms():
     assert b.loc["learned_noisy", "set_rel_high"] == pytest.approx(0.6)
 
 
+def test_a_dataset_without_the_grid_is_left_out():
+    other = make_runs("other")[0]
+    runs = pd.concat([make_runs("ds")[0], other[~other["label"].str.contains("_s")]])
+    kept, seeds = N.complete_blocks(runs)
+    assert set(kept["dataset"]) == {"ds"} and list(seeds["dataset"]) == ["ds"]
+
+
 def test_incomplete_seeds_are_dropped():
     runs, curves = make_runs()
     extra = [{"dataset": "ds", "strategy": lab, "label": lab, "seed": s, "diverged": False, "test_at_best": 50.0,
