@@ -125,15 +125,16 @@ _JUDGED = ["rel_pct", "rel_se", "p", "p_holm", "p_equiv", "level", "ci_low", "ci
            "rel_ci_high", "verdict"]
 
 
-def _judge(table: pd.DataFrame) -> pd.DataFrame:
-    """Tests, Holm within (claim, family), the matching interval and the verdict of every row."""
+def _judge(table: pd.DataFrame, by=("claim", "family"), columns=COLUMNS) -> pd.DataFrame:
+    """Tests, Holm within each ``by`` group (a family), the matching interval and the verdict of every
+    row; ``table`` needs mean_diff, se, df, delta and scale. Returns ``columns``."""
     if table.empty:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=columns)
     table = table.copy()
     table["p"] = [S.p_two_sided(e, s, d) for e, s, d in zip(table["mean_diff"], table["se"], table["df"])]
     table["p_holm"] = np.nan
     factor = pd.Series(np.nan, index=table.index)
-    for _, idx in table.groupby(["claim", "family"], sort=False).groups.items():
+    for _, idx in table.groupby(list(by), sort=False).groups.items():
         p = table.loc[idx, "p"].to_numpy(dtype=float)
         table.loc[idx, "p_holm"] = S.holm(p)
         factor.loc[idx] = S.holm_factors(p)
@@ -143,7 +144,7 @@ def _judge(table: pd.DataFrame) -> pd.DataFrame:
     unit = 100 / table["scale"].abs().where(table["scale"] != 0)
     table["rel_pct"], table["rel_se"] = table["mean_diff"] * unit, table["se"] * unit
     table["rel_ci_low"], table["rel_ci_high"] = table["ci_low"] * unit, table["ci_high"] * unit
-    return table[COLUMNS].reset_index(drop=True)
+    return table[columns].reset_index(drop=True)
 
 
 def claim_verdict(verdicts: list[str], expects: list[str]) -> str:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..io import atomic_write_text
 from . import stats as S
+from .claims import _judge
 from .protocol import DELTA, GENERALIZE
 
 LABELS = ("zero", "learned", "encoder", "zero_warmup")
@@ -94,20 +95,7 @@ def comparisons(runs: pd.DataFrame, delta: float = DELTA, metric: str = GENERALI
                          "delta": delta * abs(scale)})
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
-    t = pd.DataFrame(rows)
-    t["p"] = [S.p_two_sided(e, s, d) for e, s, d in zip(t["mean_diff"], t["se"], t["df"])]
-    t["p_holm"], factor = np.nan, pd.Series(np.nan, index=t.index)
-    for _, idx in t.groupby("family", sort=False).groups.items():
-        p = t.loc[idx, "p"].to_numpy(dtype=float)
-        t.loc[idx, "p_holm"] = S.holm(p)
-        factor.loc[idx] = S.holm_factors(p)
-    judged = [S.judge(r.mean_diff, r.se, r.df, r.delta, f) for r, f in zip(t.itertuples(), factor)]
-    for k in ("level", "ci_low", "ci_high", "p_equiv", "verdict"):
-        t[k] = [j[k] for j in judged]
-    unit = 100 / t["scale"].abs().where(t["scale"] != 0)
-    t["rel_pct"], t["rel_se"] = t["mean_diff"] * unit, t["se"] * unit
-    t["rel_ci_low"], t["rel_ci_high"] = t["ci_low"] * unit, t["ci_high"] * unit
-    return t[COLUMNS]
+    return _judge(pd.DataFrame(rows), by=("family",), columns=COLUMNS)
 
 
 def warmup_check(runs: pd.DataFrame) -> pd.DataFrame:
