@@ -57,9 +57,8 @@ def test_three_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS][:3] == ["01_learning_curves", "02_generalization_gap", "03_verdicts"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path, tiny_results, monkeypatch, tmp_path, request):
-    results = request.getfixturevalue("tiny_noise_results") if "noise" in path.stem else tiny_results
+def _execute(path, results, monkeypatch, tmp_path):
+    """Run ``path`` top to bottom against ``results``: no error output, at least one figure shown."""
     monkeypatch.setenv("INITSTATE_RESULTS", str(results))
     monkeypatch.setenv("INITSTATE_NB_FIGS", str(tmp_path / "figs"))
     nb = nbformat.read(path, as_version=4)
@@ -67,6 +66,12 @@ def test_notebook_executes(path, tiny_results, monkeypatch, tmp_path, request):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     assert any(o.get("output_type") == "display_data" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes(path, tiny_results, monkeypatch, tmp_path, request):
+    results = request.getfixturevalue("tiny_noise_results") if "noise" in path.stem else tiny_results
+    _execute(path, results, monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize("stem", sorted(STUDY_NOTEBOOKS))
@@ -76,10 +81,4 @@ def test_study_notebook_executes(stem, monkeypatch, tmp_path):
         pytest.skip(f"results/{STUDY_NOTEBOOKS[stem]}/runs.csv is not committed yet (the study's sweep has not "
                     f"been run); notebooks/{stem}.ipynb runs against it once it is")
     path = ROOT / "notebooks" / f"{stem}.ipynb"
-    monkeypatch.setenv("INITSTATE_RESULTS", str(results))
-    monkeypatch.setenv("INITSTATE_NB_FIGS", str(tmp_path / "figs"))
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors
-    assert any(o.get("output_type") == "display_data" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    _execute(path, results, monkeypatch, tmp_path)
