@@ -246,7 +246,7 @@ def test_experiment_profiles_compose(experiment, seeds, datasets):
     assert cfg.init_state.noise_std == 0.3 and cfg.sweep_name == experiment
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     # Every short-many / long-few pair of H4 is in the default grid.
-    from replication.analysis.claims import PAIRS
+    from replication.studies.claims.claims import PAIRS
 
     assert all(a in data and b in data for a, b in PAIRS.values())
 

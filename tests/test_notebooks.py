@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from nbclient import NotebookClient
 
 from replication.analysis import analyze
-from replication.analysis.noise_report import analyze_noise
+from replication.studies.noise.report import analyze_noise
 from replication.run import train
 
 ROOT = Path(__file__).resolve().parents[1]

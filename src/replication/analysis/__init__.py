@@ -14,17 +14,17 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_write_text
-from .claims import comparisons, sensitivity, verdicts
+from replication.studies.claims.claims import comparisons, sensitivity, verdicts
 from .collect import collect, load_results, load_tables, run_dirs, write_tables
-from .figures import all_figures
-from .r2rt import applies as r2rt_datasets
-from .r2rt_report import section as r2rt_section
-from .report import render
-from .summaries import blog_side_by_side, pooled, power, regime
+from .plotting import all_figures
+from replication.studies.r2rt.tables import applies as r2rt_datasets
+from replication.studies.r2rt.report import section as r2rt_section
+from replication.studies.claims.report import render
+from replication.studies.claims.summaries import blog_side_by_side, pooled, power, regime
 
 # profile -> (module, function) of the studies that write their own report; each takes
 # (sweep_dir, out_dir, *, command, sweep_seconds) and returns analyze()'s dict.
-STUDIES = {"noise": (".noise_report", "analyze_noise"), "conditioned": (".conditioned", "analyze_conditioned")}
+STUDIES = {"noise": ("replication.studies.noise.report", "analyze_noise"), "conditioned": ("replication.studies.conditioned.tables", "analyze_conditioned")}
 
 __all__ = ["analyze", "blog_side_by_side", "collect", "comparisons", "load_results", "load_tables",
            "notebook_dirs", "pooled", "power", "regime", "run_dirs", "sensitivity", "verdicts", "write_tables"]

@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from replication.analysis import analyze
-from replication.analysis import noise as N
-from replication.analysis.noise_report import analyze_noise
+from replication.studies.noise import tables as N
+from replication.studies.noise.report import analyze_noise
 from replication.analysis.stats import holm
 
 SEEDS = 6

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from . import r2rt as R
-from .figures import _finished, _save, color, plt
+from . import tables as R
+from replication.analysis.plotting import _finished, _save, color, plt
 
 
 def _band(ax, df: pd.DataFrame, col: str, label: str, style: str = "-", lw: float = 1.4, band: bool = True) -> None:
@@ -105,7 +105,7 @@ def _ci(m, lo, hi, fmt) -> str:
 
 def side_by_side_md(ppl: pd.DataFrame, ds: str) -> str:
     """The two markdown tables of one dataset: at the best epoch, and at the first and last epochs."""
-    from .report import table_md
+    from replication.studies.claims.report import table_md
 
     g = ppl[ppl["dataset"] == ds]
     best, ends = [], []
@@ -134,7 +134,7 @@ def side_by_side_md(ppl: pd.DataFrame, ds: str) -> str:
 
 def positions_md(pos: pd.DataFrame, ds: str) -> str:
     """The per-position table of one dataset and one generated sentence on the cost of a zero start."""
-    from .report import table_md
+    from replication.studies.claims.report import table_md
 
     g = pos[pos["dataset"] == ds]
     if g.empty:
@@ -162,7 +162,7 @@ def positions_md(pos: pd.DataFrame, ds: str) -> str:
 def earlier_run_md(out: Path, ppl: pd.DataFrame) -> str:
     """The table of an earlier run of this profile kept in ``<out>_run1/`` (a protocol change made
     after its results were seen must keep them in view), beside this run's; "" when there is none."""
-    from .report import table_md
+    from replication.studies.claims.report import table_md
 
     path = Path(out).with_name(Path(out).name + "_run1") / "r2rt_perplexity.csv"
     if not path.exists() or ppl.empty:

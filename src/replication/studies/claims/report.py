@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .answer import answer_section, pct
-from .protocol import CLAIMS, DELTA, WHY_V2, protocol_text
+from replication.analysis.protocol import CLAIMS, DELTA, WHY_V2, protocol_text
 from .summaries import BLOG_PPL
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .summaries import BLOG_PPL
+from replication.studies.claims.summaries import BLOG_PPL
 
 PROFILES = ("r2rt", "r2rt_cpu")
 BLOG = ("noisy", "learned", "learned_noisy")

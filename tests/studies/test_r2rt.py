@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from scipy import stats
 
 from replication.analysis import analyze
-from replication.analysis import r2rt as R
+from replication.studies.r2rt import tables as R
 from replication.config import precheck
 from replication.schema import validate
 
@@ -182,7 +182,7 @@ def test_gpu_benchmark_skips_without_cuda(tmp_path):
 def test_an_earlier_run_of_the_profile_is_shown_beside_this_one(tmp_path):
     import shutil
 
-    from replication.analysis.r2rt_report import earlier_run_md
+    from replication.studies.r2rt.report import earlier_run_md
 
     committed = ROOT / "results" / "r2rt_cpu_run1" / "r2rt_perplexity.csv"
     (tmp_path / "r2rt_cpu_run1").mkdir()

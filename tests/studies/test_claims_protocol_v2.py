@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.power import TTestPower
-from test_analysis import make_sweep, write_run
+from test_claims_analysis import make_sweep, write_run
 
 from replication.analysis import analyze, collect
-from replication.analysis import claims as C
+from replication.studies.claims import claims as C
 from replication.analysis import stats as S
-from replication.analysis import summaries as M
+from replication.studies.claims import summaries as M
 
 BLOG = ("zero", "noisy", "learned", "learned_noisy")
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from .answer import pct
-from .conditioned import COMPARISONS, LABELS
-from .figures import COMPARISON_COLORS, LOSS_UNITS, _save, mean_ci, plt
-from .protocol import ALPHA, DELTA
-from .report import skipped_section, table_md
+from replication.studies.claims.answer import pct
+from .tables import COMPARISONS, LABELS
+from replication.analysis.plotting import COMPARISON_COLORS, LOSS_UNITS, _save, mean_ci, plt
+from replication.analysis.protocol import ALPHA, DELTA
+from replication.studies.claims.report import skipped_section, table_md
 
 # Fixed per arm (zero and learned as in every other figure of the project).
 COLORS = {"zero": "#444444", "learned": "#d62728", "encoder": "#2ca02c", "zero_warmup": "#1f77b4"}

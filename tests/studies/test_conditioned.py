@@ -11,7 +11,7 @@ import pytest
 
 from replication.analysis import analyze
 from replication.analysis.collect import collect
-from replication.analysis.conditioned import (
+from replication.studies.conditioned.tables import (
     COLUMNS,
     answer,
     comparisons,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import stats as S
-from .protocol import ALPHA, BLOG_STRATEGIES, GATED, REGIME_GATE
+from replication.analysis import stats as S
+from replication.analysis.protocol import ALPHA, BLOG_STRATEGIES, GATED, REGIME_GATE
 
 # r2rt's best validation perplexities on PTB (one run per variant)
 BLOG_PPL = {"zero": 162.42, "learned": 147.41, "noisy": 154.25, "learned_noisy": 145.26}

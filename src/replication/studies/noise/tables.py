@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from . import stats as S
-from .protocol import ALPHA, DELTA, GENERALIZE
+from replication.analysis import stats as S
+from replication.analysis.protocol import ALPHA, DELTA, GENERALIZE
 
 FAMILIES = {"noisy": "zero", "learned_noisy": "learned"}  # family -> the label that is its σ = 0 end
 DEFAULT_SIGMA = 0.3  # σ of the plain labels (conf/init_state/*.yaml: r2rt's 0.3)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .protocol import BLOG_STRATEGIES, CLAIMS, DELTA, REGIME_GATE
+from replication.analysis.protocol import BLOG_STRATEGIES, CLAIMS, DELTA, REGIME_GATE
 from .summaries import BLOG_PPL
 
 KINDS = ("better", "worse", "negligible", "inconclusive")

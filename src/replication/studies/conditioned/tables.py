@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_text
-from . import stats as S
-from .claims import _judge
-from .protocol import DELTA, GENERALIZE
+from replication.io import atomic_write_text
+from replication.analysis import stats as S
+from replication.studies.claims.claims import _judge
+from replication.analysis.protocol import DELTA, GENERALIZE
 
 LABELS = ("zero", "learned", "encoder", "zero_warmup")
 # (a, b, what "a better than b" would say); the order is the report's.
@@ -204,10 +204,10 @@ def analyze_conditioned(sweep_dir: str | Path, out_dir: str | Path, *, command: 
     (:func:`.summaries.regime` without its gate column ``in_regime``), ``conditioned_warmup_check.csv`` (:data:`WARMUP_CHECK_COLUMNS`),
     ``figures/conditioned_positions.png``, ``figures/conditioned_effects.png``, ``REPORT.md`` and
     ``COMMAND.txt``. Returns ``{"runs", "skipped", "verdicts"}`` like :func:`replication.analysis.analyze`."""
-    from . import _config, git_commit, write_tables_from
-    from .collect import collect
-    from .conditioned_report import effects_figure, positions_figure, render
-    from .summaries import regime
+    from replication.analysis import _config, git_commit, write_tables_from
+    from replication.analysis.collect import collect
+    from .report import effects_figure, positions_figure, render
+    from replication.studies.claims.summaries import regime
 
     out = Path(out_dir)
     skipped: list = []

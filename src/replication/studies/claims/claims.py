@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import stats as S
-from .protocol import (
+from replication.analysis import stats as S
+from replication.analysis.protocol import (
     BLOG_STRATEGIES,
     CLAIMS,
     DELTA,

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ..io import atomic_write_text
-from . import noise as N
-from .answer import pct
-from .collect import collect
-from .figures import COLORS, _save, plt
-from .protocol import ALPHA, DELTA
-from .report import table_md
+from replication.io import atomic_write_text
+from . import tables as N
+from replication.studies.claims.answer import pct
+from replication.analysis.collect import collect
+from replication.analysis.plotting import COLORS, _save, plt
+from replication.analysis.protocol import ALPHA, DELTA
+from replication.studies.claims.report import table_md
 
 CI_TEXT = "Holm-adjusted paired t-intervals over seeds (the intervals the verdicts are read from)"
 CI_SHORT = "bars: Holm-adjusted paired t-intervals (the verdicts')"
@@ -342,7 +342,7 @@ def analyze_noise(sweep_dir: str | Path, out_dir: str | Path, *, command: str = 
     ``noise_adaptive.csv``, ``figures/noise_vs_sigma.png``, ``figures/noise_vs_relative_sigma.png``,
     ``figures/adaptive_sigma.png``, ``REPORT.md`` and ``COMMAND.txt``. Returns ``{"runs", "skipped",
     "verdicts"}`` like :func:`replication.analysis.analyze`."""
-    from . import git_commit, write_tables_from  # the package imports this module lazily: no cycle
+    from replication.analysis import git_commit, write_tables_from  # the package imports this module lazily: no cycle
 
     out, skipped = Path(out_dir), []
     runs, curves, _ = collect(sweep_dir, skipped)
