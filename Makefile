@@ -7,26 +7,12 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= default
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-# A profile's sweep directory is named after its first experiment; later ones add runs to it.
-EXPERIMENT_default := reproduce reproduce_more_seeds
-EXPERIMENT_full := reproduce_full
-EXPERIMENT_r2rt := r2rt
-EXPERIMENT_r2rt_cpu := r2rt_cpu
-# The noise study adds its sigma grid to the default sweep: finished default runs are reused.
-EXPERIMENT_noise := noise_scale_base noise_scale
-SWEEP_noise := reproduce
-EXPERIMENT_conditioned := data_conditioned data_conditioned_warmup
-PROFILES := default full r2rt r2rt_cpu noise conditioned
-EXPERIMENT = $(EXPERIMENT_$(PROFILE))
-# Where a profile's report goes: results/<name>, the profile's own name unless set here.
-RESULTS_noise := noise_scale
-RESULTS = results/$(or $(RESULTS_$(PROFILE)),$(PROFILE))
-# The sweep a profile writes: sweeps/<sweep_name>, its first experiment's name unless set here.
-SWEEP = sweeps/$(or $(SWEEP_$(PROFILE)),$(firstword $(EXPERIMENT)))
-# Checked when the Makefile is read, so a bad PROFILE fails before set-up spends a minute.
+# The studies come from the study folders themselves (src/replication/studies/*/__init__.py), read
+# with the standard library only, so a bad PROFILE fails before set-up spends a minute.
+STUDIES := $(shell PYTHONPATH=src $(PYTHON) -m replication.studies names 2>/dev/null)
 ifneq ($(filter reproduce,$(MAKECMDGOALS)),)
-ifeq ($(EXPERIMENT),)
-$(error PROFILE must be one of: $(PROFILES); got '$(PROFILE)')
+ifeq ($(filter $(PROFILE),$(STUDIES)),)
+$(error PROFILE must be one of: $(STUDIES); got '$(PROFILE)')
 endif
 endif
 STAMP := $(VENV)/.installed
@@ -35,8 +21,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint reproduce smoke bench clean
 
-help: ## list the targets
+help: ## list the targets and the studies
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@echo "studies (make reproduce PROFILE=<name>):"
+	@PYTHONPATH=src $(PYTHON) -m replication.studies list | sed 's/^/  /'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,14 +48,10 @@ test: setup ## run the test suite
 lint: setup ## run ruff
 	$(VENV)/bin/ruff check src tests experiments benchmarks
 
-reproduce: $(STAMP) ## run a profile's sweep (PROFILE=default|full|r2rt|r2rt_cpu|noise|conditioned) and write results/<profile>/REPORT.md
-	@start=$$(date +%s); \
-	for e in $(EXPERIMENT); do \
-		$(PY) experiments/train.py experiment=$$e hydra.launcher.n_jobs=$(JOBS) $(ARGS) || exit $$?; \
-	done && \
-	$(PY) experiments/analyze.py $(SWEEP) $(RESULTS) --profile $(PROFILE) \
-		--sweep-seconds $$(( $$(date +%s) - start )) \
-		--command "make reproduce PROFILE=$(PROFILE) JOBS=$(JOBS) $(ARGS)"
+# ARGS (Hydra overrides) and a study's own options (e.g. DATA=...) reach the runner through the
+# environment, never through the shell: ARGS="seed='range(2)'" needs no extra quoting.
+reproduce: $(STAMP) ## run a study's sweep and write results/<study>/REPORT.md (PROFILE=<study>, see make help)
+	$(PY) -m replication.studies run $(PROFILE) --jobs $(JOBS)
 
 smoke: $(STAMP) ## a 10-second smoke of the library (no claim tested)
 	$(PY) -m replication.smoke

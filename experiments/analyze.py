@@ -1,34 +1,35 @@
-"""Turn a sweep directory into tables, figures and REPORT.md under protocol v2 (the logic is
-replication.analysis; the rules are printed at the top of every report).
+"""Turn a sweep directory into a study's tables, figures and REPORT.md (the logic is the study's, in
+replication.studies.<folder>; `python -m replication.studies analyze NAME` is the same with the
+study's own folders as defaults).
 
-    python experiments/analyze.py sweeps/reproduce results/default --profile default
+    python experiments/analyze.py sweeps/default results/default --profile default
 """
 
 import argparse
+import sys
 
-from replication.analysis import analyze
+from replication.studies import all_studies, get
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sweep_dir", help="the sweep: every directory below it holding a summary.json is a run")
     ap.add_argument("out_dir", help="where runs.csv, figures/ and REPORT.md go, e.g. results/default")
-    ap.add_argument("--profile", default="default")
+    ap.add_argument("--profile", default="default", help=f"the study: {', '.join(all_studies())}")
     ap.add_argument("--command", default="", help="the command that produced the sweep (for the report)")
     ap.add_argument("--sweep-seconds", type=float, default=None, help="wall time of the sweep (for the report)")
-    ap.add_argument("--v1", default="auto", metavar="VERDICTS_CSV",
-                    help="v1 verdicts.csv for the report's appendix; 'auto' (default): <out_dir>_v1/verdicts.csv "
-                         "if it exists; 'none': no appendix")
     args = ap.parse_args()
-    res = analyze(args.sweep_dir, args.out_dir, profile=args.profile, command=args.command,
-                  sweep_seconds=args.sweep_seconds, v1_verdicts=None if args.v1 == "none" else args.v1)
-    skipped = f" ({res['skipped']} file(s) skipped, listed above)" if res["skipped"] else ""
-    print(f"{res['runs']} runs analysed{skipped} -> {args.out_dir}/REPORT.md")
-    if not res["verdicts"]:
-        print("  no verdict: no dataset has zero and another strategy finished for the same seed")
-    for v in res["verdicts"]:
-        print(f"  {v['claim']:<26} {v['dataset']:<22} {v['verdict']}")
+    try:
+        study = get(args.profile)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    from replication.studies import runner
+
+    res = runner.analyze(study, args.sweep_dir, args.out_dir, command=args.command, sweep_seconds=args.sweep_seconds)
+    runner.print_summary(res, args.out_dir)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -233,14 +233,14 @@ def test_wandb_failure_only_warns(tmp_path, monkeypatch):
     assert s["status"] == "finished"
 
 
-@pytest.mark.parametrize("experiment,seeds,datasets", [("reproduce", 10, 7), ("reproduce_full", 10, 8)])
+@pytest.mark.parametrize("experiment,seeds,datasets", [("default", 10, 7), ("full", 10, 8)])
 def test_experiment_profiles_compose(experiment, seeds, datasets):
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose("train", overrides=[f"experiment={experiment}"], return_hydra_config=True)
     params = cfg.hydra.sweeper.params
     data = params.data.split(",")
     assert len(data) == datasets and all((CONF / "data" / f"{d}.yaml").exists() for d in data)
-    # The blog's strategies plus adaptive; encoder has its own study (data_conditioned.yaml).
+    # The blog's strategies plus adaptive; encoder has its own study (conditioned.yaml).
     assert params.init_state.split(",") == ["zero", "noisy", "learned", "learned_noisy", "adaptive"]
     assert params.seed == f"range({seeds})"
     assert cfg.init_state.noise_std == 0.3 and cfg.sweep_name == experiment

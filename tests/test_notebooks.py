@@ -10,9 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from nbclient import NotebookClient
 
-from replication.analysis import analyze
-from replication.studies.noise.report import analyze_noise
 from replication.run import train
+from replication.studies.runner import analyze
 
 ROOT = Path(__file__).resolve().parents[1]
 # A study with its own report (profile -> results/<dir>) has a notebook that reads that study's tables,
@@ -33,7 +32,7 @@ def tiny_results(tmp_path_factory):
                         "trainer.epochs=2", "trainer.progress=false", "model.hidden_size=8",
                         f"paths.sweeps_root={tmp}/sweeps"])
                     train(cfg, log=lambda *_: None)
-    analyze(tmp / "sweeps" / "dev", tmp / "results", profile="test")
+    analyze("default", tmp / "sweeps" / "dev", tmp / "results")
     return tmp / "results"
 
 
@@ -49,7 +48,7 @@ def tiny_noise_results(tiny_results):
                     "data=treering_windows", *extra, f"seed={seed}", "logger=none", "trainer.epochs=2",
                     "trainer.progress=false", "model.hidden_size=8", f"paths.sweeps_root={tmp}/sweeps"])
                 train(cfg, log=lambda *_: None)
-    analyze_noise(tmp / "sweeps" / "dev", tmp / "noise_results")
+    analyze("noise", tmp / "sweeps" / "dev", tmp / "noise_results")
     return tmp / "noise_results"
 
 

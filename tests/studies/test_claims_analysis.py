@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from replication.analysis import analyze, collect
+from replication.analysis import collect
 from replication.analysis.collect import auc
+from replication.studies.runner import analyze
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_run(root: Path, dataset: str, label: str, seed: int, *, clean=(1.0, 0.8, 0.7), noise: float = 0.0,
@@ -104,7 +105,7 @@ def test_old_records_without_new_keys_give_nan_not_errors(tmp_path):
     for col in ("auc_train_clean", "train_clean_at_best", "gap_at_best", "test_early_at_best", "epochs_max"):
         assert runs[col].isna().all(), col
     assert runs["auc_train_in_training"].notna().all()
-    res = analyze(tmp_path / "sw", tmp_path / "out", v1_verdicts=None)
+    res = analyze("default", tmp_path / "sw", tmp_path / "out")
     v = pd.read_csv(tmp_path / "out" / "verdicts.csv")
     assert "C1-faster" not in set(v["claim"])  # no clean curve: no verdict, not a made-up one
     assert "C1-generalize" in set(v["claim"]) and res["runs"] == 12
@@ -113,7 +114,7 @@ def test_old_records_without_new_keys_give_nan_not_errors(tmp_path):
 def test_zero_only_sweep_gives_tables_and_figures_without_verdicts(tmp_path, capsys):
     """v1: KeyError: 'claim'."""
     make_sweep(tmp_path / "sw", labels=("zero",), datasets=("a", "b"))
-    res = analyze(tmp_path / "sw", tmp_path / "out", v1_verdicts=None)
+    res = analyze("default", tmp_path / "sw", tmp_path / "out")
     out = tmp_path / "out"
     assert res["verdicts"] == [] and (out / "REPORT.md").exists()
     assert len(pd.read_csv(out / "runs.csv")) == 8
@@ -124,7 +125,7 @@ def test_zero_only_sweep_gives_tables_and_figures_without_verdicts(tmp_path, cap
 def test_all_diverged_sweep_gives_tables_without_verdicts(tmp_path):
     """v1: KeyError: 'dataset' (runs that diverge in their first epoch leave no metrics line)."""
     make_sweep(tmp_path / "sw", diverged=True, clean=())
-    res = analyze(tmp_path / "sw", tmp_path / "out", v1_verdicts=None)
+    res = analyze("default", tmp_path / "sw", tmp_path / "out")
     assert res["runs"] == 16 and res["verdicts"] == []
     assert pd.read_csv(tmp_path / "out" / "runs.csv")["diverged"].all()
     assert "diverged" in (tmp_path / "out" / "REPORT.md").read_text()
@@ -140,7 +141,7 @@ def test_unreadable_files_are_named_in_one_line_each(tmp_path, capsys):
     no_key = sw / "ds" / "zero" / "seed=2" / "summary.json"
     no_key.write_text(json.dumps({"status": "finished"}))
     capsys.readouterr()
-    res = analyze(sw, tmp_path / "out", v1_verdicts=None)
+    res = analyze("default", sw, tmp_path / "out")
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 3, err
     for path in (bad_summary, bad_metrics, no_key):
@@ -163,7 +164,7 @@ def test_duplicate_runs_are_skipped_not_averaged(tmp_path, capsys):
 
 def test_empty_sweep_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match="no run records"):
-        analyze(tmp_path, tmp_path / "out", v1_verdicts=None)
+        analyze("default", tmp_path, tmp_path / "out")
 
 
 def test_analyze_emits_no_warnings(tmp_path):
@@ -176,13 +177,13 @@ def test_analyze_emits_no_warnings(tmp_path):
     write_run(sw, "synthetic_long", "zero", 5)  # a seed with only a zero run
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        analyze(sw, tmp_path / "out", v1_verdicts=None)
+        analyze("default", sw, tmp_path / "out")
     assert [str(w.message) for w in caught] == []
 
 
 def _results(tmp_path: Path) -> Path:
     sw = make_sweep(tmp_path / "sw", datasets=("treering_windows", "treering_stateful"), seeds=3)
-    analyze(sw, tmp_path / "results", v1_verdicts=None)
+    analyze("default", sw, tmp_path / "results")
     return tmp_path / "results"
 
 

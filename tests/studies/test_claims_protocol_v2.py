@@ -9,10 +9,11 @@ from scipy import stats as sps
 from statsmodels.stats.power import TTestPower
 from test_claims_analysis import make_sweep, write_run
 
-from replication.analysis import analyze, collect
-from replication.studies.claims import claims as C
+from replication.analysis import collect
 from replication.analysis import stats as S
+from replication.studies.claims import claims as C
 from replication.studies.claims import summaries as M
+from replication.studies.runner import analyze
 
 BLOG = ("zero", "noisy", "learned", "learned_noisy")
 
@@ -255,16 +256,17 @@ def test_sensitivity_to_the_margin():
 
 def test_report_prints_protocol_before_results_and_the_v1_appendix(tmp_path):
     sw = make_sweep(tmp_path / "sw", datasets=("synthetic_short", "synthetic_long"), seeds=4)
-    v1 = tmp_path / "v1.csv"
+    v1 = tmp_path / "out_v1" / "verdicts.csv"  # the claims study reads v1 from <out>_v1/ beside its output
+    v1.parent.mkdir()
     pd.DataFrame({"claim": ["C2"], "dataset": ["synthetic_short"], "verdict": ["supported"], "comparisons": [1]}).to_csv(v1, index=False)
-    analyze(sw, tmp_path / "out", v1_verdicts=v1)
+    analyze("default", sw, tmp_path / "out")
     text = (tmp_path / "out" / "REPORT.md").read_text()
     assert text.index("Protocol v2") < text.index("## Should I learn") < text.index("## Verdicts")
     assert "after the v1 results" in text and "Appendix" in text and "| C2 | synthetic_short | supported |" in text
     for name in ("sensitivity", "pooled", "regime_power", "comparisons", "verdicts"):
         assert (tmp_path / "out" / f"{name}.csv").exists()
     assert (tmp_path / "out" / "figures" / "forest_plot.png").exists()
-    analyze(sw, tmp_path / "out2", v1_verdicts=None)
+    analyze("default", sw, tmp_path / "out2")
     assert "Appendix" not in (tmp_path / "out2" / "REPORT.md").read_text()
 
 
@@ -277,7 +279,7 @@ def test_answer_follows_the_numbers(tmp_path, effect):
             # peak before the last epoch: in regime; learned shifts the test loss by `effect`
             write_run(sw, "ds", lab, s, clean=(2.0, 1.0, 0.9, 1.0), best_epoch=2,
                       test=1.0 + 0.01 * s + (effect if lab == "learned" else 0.0) + 1e-5 * (s % 3))
-    analyze(sw, tmp_path / "out", v1_verdicts=None)
+    analyze("default", sw, tmp_path / "out")
     text = (tmp_path / "out" / "REPORT.md").read_text()
     answer = text[text.index("## Should I learn"):text.index("## Verdicts")]
     if effect:

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from replication.analysis import analyze
 from replication.analysis.collect import collect
 from replication.studies.conditioned.tables import (
     COLUMNS,
@@ -19,6 +18,7 @@ from replication.studies.conditioned.tables import (
     scoring,
     warmup_check,
 )
+from replication.studies.runner import analyze
 
 PROFILE = [3.0, 2.0, 1.5, 1.2, 1.1, 1.0, 1.0, 0.9]
 
@@ -67,7 +67,7 @@ def clear(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cond")
     make_sweep(tmp / "sweep", {"fc": {"encoder": -0.10, "learned": -0.02},
                                "cls": {"encoder": 0.01, "learned": -0.02}}, tasks={"cls": "classify"})
-    res = analyze(tmp / "sweep", tmp / "out", profile="conditioned", command="make reproduce PROFILE=conditioned",
+    res = analyze("conditioned", tmp / "sweep", tmp / "out", command="make reproduce PROFILE=conditioned",
                   sweep_seconds=600)
     return tmp / "out", res
 
@@ -113,7 +113,7 @@ def test_report_names_the_scored_positions_protocol_and_setup(clear):
     assert "do not edit by hand" in report and "EXPLORATORY" in report and "Protocol v2" in report
     assert "**Scored positions: steps t ≥ 5 (0-based) of every sequence, for every arm**" in report
     assert "Encoder: k = 5 steps. Warm-up: k = 5 steps" in report
-    assert "Command: `make reproduce PROFILE=conditioned`" in report and "10.0 min" in report
+    assert "command: `make reproduce PROFILE=conditioned`" in report and "10.0 min" in report
     assert "git commit" in report and "git commit" in (out / "COMMAND.txt").read_text()
     runs = pd.read_csv(out / "runs.csv")
     assert set(runs["scored_from"]) == {5} and set(runs.loc[runs["label"] == "zero_warmup", "warmup"]) == {5}
@@ -137,7 +137,7 @@ def test_report_warns_when_arms_are_not_scored_on_the_same_positions(tmp_path):
     write_run(tmp_path / "sweep", "fc", "learned", 0, 1.0, score_from=0)  # overwrite one run: scored from t = 0
     runs = scoring(collect(tmp_path / "sweep")[0])
     assert sorted(set(runs["scored_from"])) == [0, 5]
-    analyze(tmp_path / "sweep", tmp_path / "out", profile="conditioned")
+    analyze("conditioned", tmp_path / "sweep", tmp_path / "out")
     assert "arms are NOT scored on the same positions" in (tmp_path / "out" / "REPORT.md").read_text()
 
 

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from replication.analysis import analyze
-from replication.studies.noise import tables as N
-from replication.studies.noise.report import analyze_noise
 from replication.analysis.stats import holm
+from replication.studies.noise import tables as N
+from replication.studies.runner import analyze
 
 SEEDS = 6
 BASE = 1.0 + 0.05 * np.arange(SEEDS)  # a per-seed offset every label shares: what pairing removes
@@ -222,7 +221,7 @@ def write_run(root: Path, dataset: str, strategy: str, label: str, seed: int, te
 
 
 def test_analyze_noise_writes_every_file_and_section(tmp_path):
-    sw = tmp_path / "sweeps" / "reproduce"
+    sw = tmp_path / "sweeps" / "default"
     for ds, rms in (("japanese_vowels", 0.3), ("treering_windows", 0.8)):
         for label, (strat, sigma, loss) in LOSSES.items():
             for s in range(SEEDS):
@@ -231,8 +230,8 @@ def test_analyze_noise_writes_every_file_and_section(tmp_path):
             write_run(sw, ds, "adaptive", "adaptive", s, float(BASE[s]), 0.3, rms)
     for s in range(10, 13):  # the default profile's extra seeds: not a complete block
         write_run(sw, "japanese_vowels", "zero", "zero", s, 9.0, 0.3)
-    out = tmp_path / "results" / "noise_scale"
-    res = analyze_noise(sw, out, command="make reproduce PROFILE=noise", sweep_seconds=600)
+    out = tmp_path / "results" / "noise"
+    res = analyze("noise", sw, out, command="make reproduce PROFILE=noise", sweep_seconds=600)
     assert res["runs"] == 2 * 11 * SEEDS + 3 and res["skipped"] == 0
     v = {(r["claim"], r["dataset"]): r["verdict"] for r in res["verdicts"]}
     assert v[("Q5 noisy σ=0.1", "japanese_vowels")] == "better"
@@ -251,6 +250,6 @@ def test_analyze_noise_writes_every_file_and_section(tmp_path):
                  "covered by `learned_noisy`", "japanese_vowels 6", "figures/noise_vs_sigma.png"):
         assert text in report, text
     assert "git commit" in (out / "COMMAND.txt").read_text()
-    # the package's analyze() dispatches the noise profile here
-    again = analyze(sw, tmp_path / "again", profile="noise")
+    # the CLI entry analyses the same way
+    again = analyze("noise", sw, tmp_path / "again")
     assert again["verdicts"] == res["verdicts"]

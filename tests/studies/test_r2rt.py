@@ -15,12 +15,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from scipy import stats
 
-from replication.analysis import analyze
-from replication.studies.r2rt import tables as R
 from replication.config import precheck
 from replication.schema import validate
+from replication.studies.claims.protocol import BLOG_STRATEGIES
+from replication.studies.r2rt import tables as R
+from replication.studies.runner import analyze
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 WORDS = "shakespeare_words_windows"
 
@@ -95,7 +96,7 @@ def test_perplexity_side_by_side_by_hand():
     assert rep == {"noisy": "none", "learned": "reproduced", "learned_noisy": "opposite"}
     text = " ".join(R.statement(ppl.reset_index(), R.reproduction(ppl.reset_index()), runs, None))
     assert "reproduced only for learned" in text and "3 paired seeds" in text and "19,992 training tokens" in text
-    wide = R.perplexity_table(_runs({s: [0.8, 1.1, 0.95] for s in R.BLOG})).assign(dataset=WORDS)
+    wide = R.perplexity_table(_runs({s: [0.8, 1.1, 0.95] for s in BLOG_STRATEGIES})).assign(dataset=WORDS)
     assert "**undecided**" in " ".join(R.statement(wide, R.reproduction(wide), runs, None))
 
 
@@ -106,11 +107,10 @@ def test_outcome_rules(est, lo, hi, expected):
     assert R.outcome(est, lo, hi, -5.0) == expected
 
 
-def test_only_word_level_data_or_an_r2rt_profile_get_the_section():
+def test_the_section_covers_every_language_model_dataset_and_nothing_else():
     runs = pd.DataFrame({"dataset": [WORDS, "shakespeare_windows", "ds"], "task": ["lm", "lm", "forecast"]})
-    assert R.applies(runs, "default") == [WORDS]
-    assert R.applies(runs, "r2rt_cpu") == ["shakespeare_windows", WORDS]
-    assert R.applies(runs.iloc[1:], "default") == []
+    assert R.lm_datasets(runs) == ["shakespeare_windows", WORDS]
+    assert R.lm_datasets(runs.iloc[2:]) == []
 
 
 def write_word_run(root: Path, label: str, seed: int, shift: float, epochs: int = 6, best: int = 3) -> None:
@@ -142,7 +142,7 @@ def test_report_has_the_r2rt_section(tmp_path):
         for seed in range(3):
             write_word_run(tmp_path / "sweep", label, seed, sh + 0.003 * ((seed * 5 + len(label)) % 3))
     out = tmp_path / "out"
-    analyze(tmp_path / "sweep", out, profile="r2rt_cpu", v1_verdicts=None)
+    analyze("r2rt_cpu", tmp_path / "sweep", out)
     report = (out / "REPORT.md").read_text()
     sec = report[report.index("## r2rt's regime"):]
     assert "**Are r2rt's effect sizes reproduced?**" in sec and "2 × 200 LSTM" in sec and "vocabulary 2000" in sec

@@ -197,19 +197,8 @@ def _epochs_to_zero_final(runs: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=runs.index, dtype=float)
 
 
-def write_tables(sweep_dir: str | Path, out_dir: str | Path, skipped: list | None = None):
-    """Collect the sweep and write ``runs.csv``, ``curves.csv``, ``profiles.csv`` atomically."""
-    from ..io import atomic_write_text
-
-    runs, curves, profiles = collect(sweep_dir, skipped)
-    out = Path(out_dir)
-    for name, df in (("runs", runs), ("curves", curves), ("profiles", profiles)):
-        atomic_write_text(out / f"{name}.csv", df.to_csv(index=False, float_format="%.6g"))
-    return runs, curves, profiles
-
-
 def load_tables(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Read back ``runs``, ``curves``, ``profiles`` written by :func:`write_tables` (the notebooks)."""
+    """Read back ``runs``, ``curves``, ``profiles`` written by a study's analysis (the notebooks)."""
     t = load_results(results_dir, ("runs", "curves", "profiles"))
     return t["runs"], t["curves"], t["profiles"]
 

@@ -60,6 +60,19 @@ def paired(d) -> tuple[float, float, float, int]:
     return float(d.mean()), sd / np.sqrt(n), float(n - 1), n
 
 
+def mean_ci(values, alpha: float = ALPHA) -> tuple[float, float, float, int]:
+    """``(mean, low, high, n)``: the mean of the finite ``values`` (shape ``(n,)``) and its two-sided
+    ``1 − alpha`` t-interval; the bounds are NaN where n < 2 (one seed has no interval), all NaN where
+    n = 0. The one interval over seeds every table, band and bar uses (uncorrected)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    est, se, df, n = paired(v)
+    if n < 2:
+        return est, np.nan, np.nan, n
+    h = float(stats.t.ppf(1 - alpha / 2, df)) * se
+    return est, est - h, est + h, n
+
+
 def welch(x, y) -> tuple[float, float, float, int]:
     """``(mean(x) − mean(y), se, Welch–Satterthwaite df, min(nx, ny))``; NaN where either n < 2."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)

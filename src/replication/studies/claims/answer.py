@@ -7,14 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from replication.analysis.protocol import BLOG_STRATEGIES, CLAIMS, DELTA, REGIME_GATE
-from .summaries import BLOG_PPL
+from replication.analysis.fmt import pct
+from replication.analysis.protocol import DELTA, REGIME_GATE
+
+from .protocol import BLOG_PPL, BLOG_STRATEGIES, CLAIMS
 
 KINDS = ("better", "worse", "negligible", "inconclusive")
-
-
-def pct(v) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:+.2f}%"
 
 
 def _counts(rows: pd.DataFrame) -> str:

@@ -18,18 +18,17 @@ import numpy as np
 import pandas as pd
 
 from replication.analysis import stats as S
+from replication.analysis.families import JUDGED, judge_families
 from replication.analysis.protocol import (
-    BLOG_STRATEGIES,
-    CLAIMS,
     DELTA,
     EARLY,
     FASTER,
-    GATED,
     GENERALIZE,
-    PAIRS,
     REGIME_GATE,
     SENSITIVITY_DELTAS,
 )
+
+from .protocol import BLOG_STRATEGIES, CLAIMS, GATED, PAIRS
 
 __all__ = ["CLAIMS", "PAIRS", "comparisons", "verdicts", "sensitivity", "claim_verdict"]
 
@@ -95,8 +94,8 @@ def comparisons(runs: pd.DataFrame, delta: float = DELTA) -> pd.DataFrame:
             if a in w and b in w and not (d := (w[a] - w[b]).dropna()).empty:
                 rows.append(_row(claim, ds, GENERALIZE, a, b, expect, d, _scale(w, b), delta))
     rows += _h4_rows(ok, delta)
-    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in _JUDGED])
-    return _judge(table)
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in JUDGED])
+    return judge_families(table, columns=COLUMNS)
 
 
 def _h4_rows(ok: pd.DataFrame, delta: float) -> list[dict]:
@@ -119,32 +118,6 @@ def _h4_rows(ok: pd.DataFrame, delta: float) -> list[dict]:
                              "se": se, "df": df, "scale": 1.0, "delta": delta,
                              "short_rel_pct": 100 * rel[0].mean(), "long_rel_pct": 100 * rel[1].mean()})
     return rows
-
-
-_JUDGED = ["rel_pct", "rel_se", "p", "p_holm", "p_equiv", "level", "ci_low", "ci_high", "rel_ci_low",
-           "rel_ci_high", "verdict"]
-
-
-def _judge(table: pd.DataFrame, by=("claim", "family"), columns=COLUMNS) -> pd.DataFrame:
-    """Tests, Holm within each ``by`` group (a family), the matching interval and the verdict of every
-    row; ``table`` needs mean_diff, se, df, delta and scale. Returns ``columns``."""
-    if table.empty:
-        return pd.DataFrame(columns=columns)
-    table = table.copy()
-    table["p"] = [S.p_two_sided(e, s, d) for e, s, d in zip(table["mean_diff"], table["se"], table["df"])]
-    table["p_holm"] = np.nan
-    factor = pd.Series(np.nan, index=table.index)
-    for _, idx in table.groupby(list(by), sort=False).groups.items():
-        p = table.loc[idx, "p"].to_numpy(dtype=float)
-        table.loc[idx, "p_holm"] = S.holm(p)
-        factor.loc[idx] = S.holm_factors(p)
-    judged = [S.judge(r.mean_diff, r.se, r.df, r.delta, f) for r, f in zip(table.itertuples(), factor)]
-    for k in ("level", "ci_low", "ci_high", "p_equiv", "verdict"):
-        table[k] = [j[k] for j in judged]
-    unit = 100 / table["scale"].abs().where(table["scale"] != 0)
-    table["rel_pct"], table["rel_se"] = table["mean_diff"] * unit, table["se"] * unit
-    table["rel_ci_low"], table["rel_ci_high"] = table["ci_low"] * unit, table["ci_high"] * unit
-    return table[columns].reset_index(drop=True)
 
 
 def claim_verdict(verdicts: list[str], expects: list[str]) -> str:

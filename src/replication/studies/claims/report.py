@@ -7,29 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .answer import answer_section, pct
-from replication.analysis.protocol import CLAIMS, DELTA, WHY_V2, protocol_text
-from .summaries import BLOG_PPL
+from replication.analysis.fmt import num, pct, table_md
+from replication.analysis.protocol import DELTA
+from replication.analysis.sections import setup_section, skipped_section
 
-
-def _fmt(v, digits=3):
-    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{digits}g}"
-
-
-def _cell(x) -> str:
-    """A table cell: whole floats as integers, missing numbers as –, others to 4 significant digits."""
-    if isinstance(x, (float, np.floating)):
-        if not np.isfinite(x):
-            return "–"
-        return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:.4g}"
-    return str(x)
-
-
-def table_md(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
+from .answer import answer_section
+from .protocol import BLOG_PPL, CLAIMS, WHY_V2, protocol_text
 
 
 def protocol_section(delta: float = DELTA) -> str:
@@ -66,9 +49,9 @@ def verdict_section(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
     t = table.copy()
     t["effect (% of zero) [interval]"] = [f"{pct(r.rel_pct)} [{pct(r.rel_ci_low)}, {pct(r.rel_ci_high)}]"
                                           for r in t.itertuples()]
-    t["level"] = [_fmt(100 * x, 4) + "%" if np.isfinite(x) else "–" for x in t["level"]]
-    t["p (Holm)"] = [_fmt(p, 2) for p in t["p_holm"]]
-    t["p_equiv"] = [_fmt(p, 2) for p in t["p_equiv"]]
+    t["level"] = [num(100 * x, 4) + "%" if np.isfinite(x) else "–" for x in t["level"]]
+    t["p (Holm)"] = [num(p, 2) for p in t["p_holm"]]
+    t["p_equiv"] = [num(p, 2) for p in t["p_equiv"]]
     t["in-training AUC (secondary)"] = [pct(x) if c == "C1-faster" else "" for x, c in
                                         zip(t["in_training_rel_pct"], t["claim"])]
     t["a"] = [f"{a} (exploratory)" if e else a for a, e in zip(t["a"], t["exploratory"])]
@@ -90,9 +73,9 @@ def regime_power_section(regime: pd.DataFrame, power: pd.DataFrame) -> str:
         return ""
     df = regime.merge(power, on="dataset", how="left")
     rows = [[r.dataset, r.runs, r.diverged, f"{100 * r.peak_before_last:.0f}%" if np.isfinite(r.peak_before_last) else "–",
-             "yes" if r.in_regime else "no", _fmt(r.median_best_epoch), _fmt(r.median_epochs_run),
-             _fmt(r.seeds), _fmt(r.family), _fmt(r.mde_sd), _fmt(r.mde_pct_test, 2) + "%" if np.isfinite(r.mde_pct_test) else "–",
-             _fmt(r.mde_pct_auc, 2) + "%" if np.isfinite(r.mde_pct_auc) else "–"] for r in df.itertuples()]
+             "yes" if r.in_regime else "no", num(r.median_best_epoch), num(r.median_epochs_run),
+             num(r.seeds), num(r.family), num(r.mde_sd), num(r.mde_pct_test, 2) + "%" if np.isfinite(r.mde_pct_test) else "–",
+             num(r.mde_pct_auc, 2) + "%" if np.isfinite(r.mde_pct_auc) else "–"] for r in df.itertuples()]
     cols = ["dataset", "runs", "diverged", "peaked before last epoch", "in regime (≥ 80%)",
             "median best epoch (0-based)", "median epochs run", "paired seeds", "m (Holm)", "MDE (SD)",
             "MDE test loss (% of zero)", "MDE clean-train area (% of zero)"]
@@ -125,7 +108,7 @@ def pooled_section(pooled: pd.DataFrame) -> str:
     if pooled.empty:
         return ""
     rows = [[r.claim, r.a, r.b, r.subset, r.k, f"{pct(r.estimate)} [{pct(r.ci_low)}, {pct(r.ci_high)}]",
-             _fmt(r.tau2), f"{100 * r.i2:.0f}%" if np.isfinite(r.i2) else "–"] for r in pooled.itertuples()]
+             num(r.tau2), f"{100 * r.i2:.0f}%" if np.isfinite(r.i2) else "–"] for r in pooled.itertuples()]
     return "\n".join(["## Across datasets", "",
                       "DerSimonian–Laird random-effects estimates (statsmodels `combine_effects`) of each "
                       "comparison's % effect, 95% interval; H4 pooled over the pairs. See `figures/forest_plot.png`.",
@@ -157,7 +140,7 @@ def q5_section(curves: pd.DataFrame, table: pd.DataFrame) -> str:
     scale = last.groupby("dataset")[cols].mean()
     gen = table[(table["claim"] == "C1-generalize") & table["a"].isin(["noisy", "adaptive"])] if len(table) else table
     piv = gen.pivot_table(index="dataset", columns="a", values="rel_pct") if len(gen) else pd.DataFrame()
-    rows = [[ds, *[_fmt(scale.loc[ds, c]) for c in cols],
+    rows = [[ds, *[num(scale.loc[ds, c]) for c in cols],
              *[pct(piv.loc[ds, k]) if ds in piv.index and k in piv else "–" for k in ("noisy", "adaptive")]]
             for ds in scale.index]
     names = [c.split("/")[1].replace("_noise_scale", "") for c in cols]
@@ -167,38 +150,6 @@ def q5_section(curves: pd.DataFrame, table: pd.DataFrame) -> str:
                       "The `adaptive` strategy starts at σ = 0.3 and rescales it by the running size of the gradient "
                       "that reaches h0. Where it ends shows how much noise the start-of-sequence error justifies.",
                       "", table_md(df)])
-
-
-def setup_section(runs: pd.DataFrame, meta: dict) -> str:
-    ds = (runs.groupby("dataset")
-          .agg(task=("task", "first"), regime=("regime", "first"), train_sequences=("train_sequences", "first"),
-               train_steps=("train_steps", "first"), strategies=("label", lambda s: ", ".join(sorted(set(s)))),
-               seeds=("seed", "nunique"), runs=("seed", "size"), diverged=("diverged", "sum"),
-               epochs_max=("epochs_max", "max"), early_k=("early_k", "first"))
-          .reset_index())
-    cfg = meta.get("config") or {}
-    get = lambda k: cfg.get(k) if isinstance(cfg.get(k), dict) else {}  # noqa: E731
-    model, trainer, state = get("model"), get("trainer"), get("init_state")
-    return "\n".join([
-        "## Setup", "",
-        f"- Profile `{meta.get('profile')}`; command: `{meta.get('command')}`",
-        f"- Code: git commit `{meta.get('commit')}`; {len(runs)} runs; wall time of the invocation that wrote this "
-        f"report {meta.get('sweep_wall', '–')} (finished runs are skipped, so a rerun is short); training time summed "
-        f"over runs {runs['wall_time'].sum() / 60:.1f} min",
-        f"- Model: {str(model.get('cell', '?')).upper()} {model.get('num_layers', '?')} × {model.get('hidden_size', '?')} "
-        f"units (embedding {model.get('embedding_dim', '?')} for lm); trainer: {trainer.get('optimizer')} lr "
-        f"{trainer.get('lr')}, {trainer.get('epochs')} epochs max, early stopping {trainer.get('early_stopping')}, "
-        f"batch {trainer.get('batch_size')}, TBPTT {trainer.get('tbptt')}, grad clip {trainer.get('grad_clip')}; "
-        f"noise σ = {state.get('noise_std')} (noisy, learned_noisy, adaptive's start)",
-        "- Seeds are paired: for one seed every strategy starts from the same weights and sees the same data order.",
-        "- Loss units: lm nats/token, forecast MSE in train-normalised units, classify nats/sequence.", "",
-        table_md(ds)])
-
-
-def skipped_section(skipped: list) -> str:
-    if not skipped:
-        return ""
-    return "\n".join(["## Files skipped", "", *[f"- skipping `{p}`: {r}" for p, r in skipped]])
 
 
 def v1_section(v1: pd.DataFrame | None, verdicts: pd.DataFrame) -> str:
@@ -222,8 +173,8 @@ def render(ctx: dict) -> str:
     runs, table, verdicts = ctx["runs"], ctx["table"], ctx["verdicts"]
     meta = ctx["meta"]
     parts = [
-        f"# initstate replication report — profile `{meta.get('profile')}`", "",
-        "Generated by `experiments/analyze.py` from the run directories; do not edit by hand.", "",
+        f"# initstate replication report — study `{meta.get('study')}`", "",
+        "Generated by `python -m replication.studies analyze` from the run directories; do not edit by hand.", "",
         protocol_section(), "",
         answer_section(table, verdicts, ctx["pooled"], ctx["power"], ctx["regime"], ctx["side"]), "",
         verdict_section(table, verdicts), "",
@@ -232,7 +183,7 @@ def render(ctx: dict) -> str:
         h4_section(table), "",
         pooled_section(ctx["pooled"]), "",
         blog_section(ctx["side"]), "",
-        ctx.get("r2rt", ""), "",
+        *ctx.get("extensions", ()), "",
         q5_section(ctx["curves"], table), "",
         "## Figures", "",
         *[f"![{f}](figures/{f})\n" for f in ctx["figures"]],

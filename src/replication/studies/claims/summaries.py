@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from replication.analysis import stats as S
-from replication.analysis.protocol import ALPHA, BLOG_STRATEGIES, GATED, REGIME_GATE
+from replication.analysis.protocol import ALPHA, REGIME_GATE
 
-# r2rt's best validation perplexities on PTB (one run per variant)
-BLOG_PPL = {"zero": 162.42, "learned": 147.41, "noisy": 154.25, "learned_noisy": 145.26}
+from .protocol import BLOG_PPL, BLOG_STRATEGIES, GATED
+
 REGIME_COLUMNS = ["dataset", "runs", "diverged", "with_best_epoch", "peak_before_last", "in_regime",
                   "median_best_epoch", "median_epochs_run"]
 POWER_COLUMNS = ["dataset", "seeds", "family", "alpha_per_test", "mde_sd", "paired_sd_pct_test", "mde_pct_test",

@@ -1,1 +1,11 @@
+"""Data-conditioned initial states (exploratory): h0 from an encoder of each sequence's first k steps
+against a learned h0 and against a warm-up that leaves the first k steps unscored."""
 
+from ..base import Study
+
+STUDIES = (
+    Study(name="conditioned", question="does an encoder of the first steps beat a learned h0, or a warm-up?",
+          experiments=("conditioned", "conditioned_warmup"), analysis="replication.studies.conditioned.analysis:analyze",
+          notebooks=("05_conditioned.ipynb",), tests=("tests/studies/test_conditioned.py",),
+          budget="10 min with set-up on 2 CPU cores"),
+)

@@ -10,14 +10,22 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from replication.studies.claims.answer import pct
-from .tables import COMPARISONS, LABELS
-from replication.analysis.plotting import COMPARISON_COLORS, LOSS_UNITS, _save, mean_ci, plt
+from replication.analysis.fmt import pct, table_md
+from replication.analysis.plotting import (
+    COMPARISON_COLORS,
+    LOSS_UNITS,
+    band,
+    color,
+    ordered_labels,
+    plt,
+    save,
+)
 from replication.analysis.protocol import ALPHA, DELTA
-from replication.studies.claims.report import skipped_section, table_md
+from replication.analysis.sections import setup_section, skipped_section
+
+from .tables import COMPARISONS, LABELS
 
 # Fixed per arm (zero and learned as in every other figure of the project).
-COLORS = {"zero": "#444444", "learned": "#d62728", "encoder": "#2ca02c", "zero_warmup": "#1f77b4"}
 STYLES = {"zero_warmup": "--"}
 MAX_POS = 20  # the figure and the position table cover steps t = 0 .. MAX_POS − 1
 ARMS = {
@@ -28,11 +36,6 @@ ARMS = {
     "zero_warmup": "h0 = 0, and the first k steps of every sequence are left out of the training loss too "
                    "(warm-up, washout)",
 }
-
-
-def _labels(present) -> list[str]:
-    present = list(dict.fromkeys(present))
-    return [x for x in LABELS if x in present] + sorted(x for x in present if x not in LABELS)
 
 
 def scored_from(runs: pd.DataFrame) -> dict:
@@ -61,12 +64,9 @@ def positions_figure(profiles: pd.DataFrame, runs: pd.DataFrame, out: Path, max_
     fig, axes = plt.subplots(1, len(dss), figsize=(max(4.4 * len(dss), 7.0), 3.9), squeeze=False)
     for ax, ds in zip(axes[0], dss):
         g = p[p["dataset"] == ds]
-        for label in _labels(g["label"]):
-            agg = g[g["label"] == label].groupby("position")["loss"].agg(list)
-            m, lo, hi = (np.array([mean_ci(np.asarray(v))[i] for v in agg]) for i in range(3))
-            c = COLORS.get(label, "#9467bd")
-            ax.plot(agg.index, m, STYLES.get(label, "-"), color=c, lw=1.4, label=label)
-            ax.fill_between(agg.index, lo, hi, color=c, alpha=0.15, lw=0)
+        for label in ordered_labels(g["label"], LABELS):
+            band(ax, g[g["label"] == label], "loss", color(label), x="position", offset=0,
+                 style=STYLES.get(label, "-"), label=label)
         if k:
             ax.axvspan(-0.5, k - 0.5, color="#bbbbbb", alpha=0.35, lw=0,
                        label=f"t < {k}: not scored (the encoder has read these inputs)" if ds == dss[0] else None)
@@ -86,12 +86,8 @@ def positions_figure(profiles: pd.DataFrame, runs: pd.DataFrame, out: Path, max_
     note = f"\nnot shown (classification, one loss per sequence at its end): {', '.join(skipped)}" if skipped else ""
     fig.suptitle(f"Validation loss per position at the best epoch, first {max_pos} steps: mean ± 95% CI over seeds"
                  f"{note}", fontsize=9)
-    path = Path(out) / "conditioned_positions.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))  # figures._save's tight_layout would put the legend over the axes
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # save()'s own tight_layout would put the legend over the axes
+    return save(fig, Path(out) / "conditioned_positions.png", tight=False)
 
 
 def effects_figure(table: pd.DataFrame, out: Path, delta_pct: float = 100 * DELTA) -> Path | None:
@@ -127,7 +123,7 @@ def effects_figure(table: pd.DataFrame, out: Path, delta_pct: float = 100 * DELT
     fig.suptitle("Data-conditioned initial states (exploratory): paired effects with Holm-adjusted t-intervals, "
                  "coloured by verdict\n(green better, red worse, blue negligible, grey inconclusive); band ±δ = "
                  f"{delta_pct:g}% of zero's loss", fontsize=8)
-    return _save(fig, Path(out) / "conditioned_effects.png")
+    return save(fig, Path(out) / "conditioned_effects.png")
 
 
 def position_table(profiles: pd.DataFrame, runs: pd.DataFrame, k: int | None, max_pos: int = MAX_POS) -> pd.DataFrame:
@@ -176,7 +172,7 @@ def _scoring_md(runs: pd.DataFrame) -> tuple[list[str], int | None]:
 
 
 def _arms_md(runs: pd.DataFrame) -> list[str]:
-    present = _labels(runs["label"])
+    present = ordered_labels(runs["label"], LABELS)
     return [f"- `{lab}`: {ARMS.get(lab, 'an arm outside the study design')}; "
             f"{runs[runs['label'] == lab]['seed'].nunique()} seeds" for lab in present]
 
@@ -242,21 +238,6 @@ def _check_md(check: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _setup_md(runs: pd.DataFrame, meta: dict) -> list[str]:
-    cfg = meta.get("config") or {}
-    get = lambda key: cfg.get(key) if isinstance(cfg.get(key), dict) else {}  # noqa: E731
-    m, t = get("model"), get("trainer")
-    return [f"- Command: `{meta.get('command')}`",
-            f"- Code: git commit `{meta.get('commit')}`; wall time of the sweep {meta.get('sweep_wall', '–')}; "
-            f"training time summed over runs {runs['wall_time'].sum() / 60:.1f} min",
-            f"- {len(runs)} runs: {runs['dataset'].nunique()} datasets × {runs['label'].nunique()} arms × "
-            f"{runs['seed'].nunique()} seeds; {int(runs['diverged'].astype(bool).sum())} diverged",
-            f"- Model: {str(m.get('cell', '?')).upper()} {m.get('num_layers', '?')} × {m.get('hidden_size', '?')}; "
-            f"{t.get('optimizer')} lr {t.get('lr')}, {t.get('epochs')} epochs max, early stopping "
-            f"{t.get('early_stopping')}, batch {t.get('batch_size')}",
-            "- Loss units: lm nats/token, forecast MSE in train-normalised units, classify nats/sequence."]
-
-
 def render(ctx: dict) -> str:
     """REPORT.md from ``ctx``: runs (with :data:`.conditioned.SCORING_COLUMNS`), profiles, table,
     regime, check (warm-up check), answer (Markdown lines), figures (file names), meta, skipped."""
@@ -265,8 +246,8 @@ def render(ctx: dict) -> str:
     pos = position_table(ctx["profiles"], runs, k)
     no_profile = sorted(set(runs["dataset"]) - set(ctx["profiles"]["dataset"] if len(ctx["profiles"]) else []))
     parts = [
-        "# Data-conditioned initial states (issue 13) — profile `conditioned`, EXPLORATORY", "",
-        "Generated by `experiments/analyze.py --profile conditioned` (`replication.analysis.conditioned`) from the "
+        "# Data-conditioned initial states (issue 13) — study `conditioned`, EXPLORATORY", "",
+        "Generated by `python -m replication.studies analyze conditioned` (`replication.studies.conditioned`) from the "
         "run directories; do not edit by hand.", "",
         "Does inferring h0 from a sequence's own first steps (an encoder) beat learning one fixed h0, and beat "
         "simply warming up (not scoring the first steps)?", "",
@@ -287,7 +268,7 @@ def render(ctx: dict) -> str:
         table_md(pos) if len(pos) else "(no per-position profile)", "",
         "## Figures", "",
         *[f"![{f}](figures/{f})\n" for f in ctx["figures"]],
-        "## Setup", "", *_setup_md(runs, ctx["meta"]), "",
+        setup_section(runs, ctx["meta"]), "",
         skipped_section(ctx.get("skipped") or []), "",
     ]
     text = "\n".join(parts)

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from replication.io import atomic_write_text
 from replication.analysis import stats as S
-from replication.studies.claims.claims import _judge
+from replication.analysis.families import judge_families
 from replication.analysis.protocol import DELTA, GENERALIZE
 
 LABELS = ("zero", "learned", "encoder", "zero_warmup")
@@ -95,7 +94,7 @@ def comparisons(runs: pd.DataFrame, delta: float = DELTA, metric: str = GENERALI
                          "delta": delta * abs(scale)})
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
-    return _judge(pd.DataFrame(rows), by=("family",), columns=COLUMNS)
+    return judge_families(pd.DataFrame(rows), by=("family",), columns=COLUMNS)
 
 
 def warmup_check(runs: pd.DataFrame) -> pd.DataFrame:
@@ -195,38 +194,3 @@ def answer(table: pd.DataFrame, check: pd.DataFrame | None = None) -> list[str]:
 def verdict_records(table: pd.DataFrame) -> list[dict]:
     """analyze()'s ``verdicts``: one ``{claim, dataset, verdict}`` per comparison (claim "a vs b")."""
     return [{"claim": f"{r.a} vs {r.b}", "dataset": r.dataset, "verdict": r.verdict} for r in table.itertuples()]
-
-
-def analyze_conditioned(sweep_dir: str | Path, out_dir: str | Path, *, command: str = "",
-                        sweep_seconds: float | None = None) -> dict:
-    """Write into ``out_dir``: ``runs.csv`` (collect's columns + :data:`SCORING_COLUMNS`), ``curves.csv``,
-    ``profiles.csv``, ``conditioned_comparisons.csv`` (:data:`COLUMNS`), ``conditioned_regime.csv``
-    (:func:`.summaries.regime` without its gate column ``in_regime``), ``conditioned_warmup_check.csv`` (:data:`WARMUP_CHECK_COLUMNS`),
-    ``figures/conditioned_positions.png``, ``figures/conditioned_effects.png``, ``REPORT.md`` and
-    ``COMMAND.txt``. Returns ``{"runs", "skipped", "verdicts"}`` like :func:`replication.analysis.analyze`."""
-    from replication.analysis import _config, git_commit, write_tables_from
-    from replication.analysis.collect import collect
-    from .report import effects_figure, positions_figure, render
-    from replication.studies.claims.summaries import regime
-
-    out = Path(out_dir)
-    skipped: list = []
-    runs, curves, profiles = collect(sweep_dir, skipped)
-    if runs.empty:
-        raise SystemExit(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
-    runs = scoring(runs)
-    # regime()'s in_regime column is protocol v2's gate, which exploratory comparisons do not have.
-    table, reg, check = comparisons(runs), regime(runs).drop(columns="in_regime"), warmup_check(runs)
-    write_tables_from(out, runs=runs, curves=curves, profiles=profiles, conditioned_comparisons=table,
-                      conditioned_regime=reg, conditioned_warmup_check=check)
-    figs = [positions_figure(profiles, runs, out / "figures"), effects_figure(table, out / "figures")]
-    meta = {"command": command or f"experiments/analyze.py {sweep_dir} {out_dir} --profile conditioned",
-            "commit": git_commit(Path(__file__).parent),
-            "sweep_wall": f"{sweep_seconds / 60:.1f} min" if sweep_seconds else "–",
-            "config": _config([Path(d) for d in runs["run_dir"]])}
-    ctx = {"runs": runs, "profiles": profiles, "table": table, "regime": reg, "check": check,
-           "answer": answer(table, check), "figures": [f.name for f in figs if f is not None], "meta": meta,
-           "skipped": skipped}
-    atomic_write_text(out / "REPORT.md", render(ctx))
-    atomic_write_text(out / "COMMAND.txt", f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
-    return {"runs": len(runs), "skipped": len(skipped), "verdicts": verdict_records(table)}

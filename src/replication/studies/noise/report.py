@@ -1,6 +1,6 @@
-"""The noise-scale study's outputs (Q5, ``--profile noise``): :func:`analyze_noise` writes the tables of
-:mod:`.noise`, three figures and ``REPORT.md``. Figures use matplotlib's Agg backend (via
-:mod:`.figures`) and return ``None`` when their table holds nothing to draw."""
+"""The noise study's outputs (Q5): three figures and ``REPORT.md`` from :mod:`.tables`' tables. Figures
+are drawn with :mod:`replication.analysis.plotting` and return ``None`` when their table holds nothing
+to draw."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from replication.io import atomic_write_text
-from . import tables as N
-from replication.studies.claims.answer import pct
-from replication.analysis.collect import collect
-from replication.analysis.plotting import COLORS, _save, plt
+from replication.analysis.fmt import ci, num, pct, table_md
+from replication.analysis.plotting import COLORS, band, grid_axes, plt, save
 from replication.analysis.protocol import ALPHA, DELTA
-from replication.studies.claims.report import table_md
+from replication.analysis.sections import skipped_section
+
+from . import tables as N
 
 CI_TEXT = "Holm-adjusted paired t-intervals over seeds (the intervals the verdicts are read from)"
 CI_SHORT = "bars: Holm-adjusted paired t-intervals (the verdicts')"
@@ -37,14 +36,6 @@ def _err(v, lo, hi) -> np.ndarray:
     return np.nan_to_num(np.vstack([v - lo, hi - v]), nan=0.0)
 
 
-def _grid_axes(n: int, w: float = 4.2, h: float = 3.3):
-    cols = min(n, 4)
-    fig, axes = plt.subplots(int(np.ceil(n / cols)), cols, figsize=(w * cols, h * int(np.ceil(n / cols))), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat)
-
-
 def sigma_figure(grid: pd.DataFrame, adaptive: pd.DataFrame, out: Path) -> Path | None:
     """Per dataset: test loss as % of zero's (paired) against σ on a log axis for noisy and learned_noisy,
     the σ = 0 references (zero: 0 with the ±δ band; learned: its own interval), adaptive's σ at the
@@ -53,7 +44,7 @@ def sigma_figure(grid: pd.DataFrame, adaptive: pd.DataFrame, out: Path) -> Path 
     datasets = sorted(pos["dataset"].unique())
     if not datasets:
         return None
-    fig, axes = _grid_axes(len(datasets))
+    fig, axes = grid_axes(len(datasets), h=3.3)
     for ax, ds in zip(axes, datasets):
         g = grid[grid["dataset"] == ds]
         ax.axhspan(-100 * DELTA, 100 * DELTA, color="#bbbbbb", alpha=0.35, lw=0, label="zero (0) ± δ")
@@ -88,7 +79,7 @@ def sigma_figure(grid: pd.DataFrame, adaptive: pd.DataFrame, out: Path) -> Path 
     fig.suptitle(f"Test loss at the best-val epoch (noise off) against σ, % of zero's; {CI_SHORT}\n"
                  "★ lowest mean of each family; ◆ adaptive's σ at the best epoch (median, range over seeds)",
                  fontsize=8)
-    return _save(fig, out / "noise_vs_sigma.png")
+    return save(fig, out / "noise_vs_sigma.png")
 
 
 def relative_figure(grid: pd.DataFrame, adaptive: pd.DataFrame, answer: pd.DataFrame, out: Path) -> Path | None:
@@ -127,21 +118,7 @@ def relative_figure(grid: pd.DataFrame, adaptive: pd.DataFrame, answer: pd.DataF
         ax.legend(fontsize=6)
     fig.suptitle(f"Does one fraction of the state's size work across datasets?\n{CI_SHORT}; grey band ±δ",
                  fontsize=8)
-    return _save(fig, out / "noise_vs_relative_sigma.png")
-
-
-def _band(ax, df: pd.DataFrame, col: str, color, style: str = "-", label: str | None = None,
-          alpha: float = 0.15):
-    """Mean over seeds of ``col`` per epoch (1-based on the axis) and the range over seeds as a band: σ is
-    drawn on a log axis, where a t-interval of a few seeds would reach below 0."""
-    v = df[["epoch", col]].dropna()
-    if v.empty:
-        return None
-    agg = v.groupby("epoch")[col].agg(["mean", "min", "max"])
-    ep = agg.index.to_numpy() + 1
-    (line,) = ax.plot(ep, agg["mean"], style, color=color, lw=1.4, label=label)
-    ax.fill_between(ep, agg["min"], agg["max"], color=color, alpha=alpha, lw=0)
-    return line
+    return save(fig, out / "noise_vs_relative_sigma.png")
 
 
 def adaptive_figure(curves: pd.DataFrame, kept: pd.DataFrame, best: pd.DataFrame, out: Path) -> Path | None:
@@ -156,12 +133,12 @@ def adaptive_figure(curves: pd.DataFrame, kept: pd.DataFrame, best: pd.DataFrame
     datasets = sorted(c["dataset"].unique())
     if not datasets:
         return None
-    fig, axes = _grid_axes(len(datasets), w=4.4)
+    fig, axes = grid_axes(len(datasets), w=4.4, h=3.3)
     for ax, ds in zip(axes, datasets):
         g = c[c["dataset"] == ds]
-        handles = [_band(ax, g, N.SIGMA_KEY, COLORS["adaptive"], label="σ of h0")]
+        handles = [band(ax, g, N.SIGMA_KEY, COLORS["adaptive"], spread="range", label="σ of h0")]
         if "state/c0_noise_scale" in g:
-            handles.append(_band(ax, g, "state/c0_noise_scale", COLORS["adaptive"], "--", label="σ of c0", alpha=0.08))
+            handles.append(band(ax, g, "state/c0_noise_scale", COLORS["adaptive"], style="--", spread="range", label="σ of c0", alpha=0.08))
         ax.set_yscale("log")
         b = best[(best["dataset"] == ds) & (best["family"] == "noisy")]
         if len(b):
@@ -172,7 +149,7 @@ def adaptive_figure(curves: pd.DataFrame, kept: pd.DataFrame, best: pd.DataFrame
             ax.set_ylim(min(lo, low), max(hi, b["set_high"].iloc[0] * 1.2))
         if N.ERROR_KEY in g and g[N.ERROR_KEY].notna().any():
             tw = ax.twinx()
-            handles.append(_band(tw, g, N.ERROR_KEY, "#777777", ":", label="error EMA of h0 (right)", alpha=0.06))
+            handles.append(band(tw, g, N.ERROR_KEY, "#777777", style=":", spread="range", label="error EMA of h0 (right)", alpha=0.06))
             tw.set_ylabel("start-of-sequence error (EMA of |∂L/∂h0|)", fontsize=7)
             tw.tick_params(labelsize=7)
         ax.set_title(ds, fontsize=9)
@@ -184,7 +161,7 @@ def adaptive_figure(curves: pd.DataFrame, kept: pd.DataFrame, best: pd.DataFrame
         ax.legend(handles, [h.get_label() for h in handles], fontsize=6, loc="best")
     fig.suptitle("Adaptive's σ over training and the start-of-sequence error it follows (mean over seeds; "
                  "bands: range over seeds)", fontsize=9)
-    return _save(fig, out / "adaptive_sigma.png")
+    return save(fig, out / "adaptive_sigma.png")
 
 
 def figures(t: dict, curves: pd.DataFrame, out: Path) -> list[Path]:
@@ -194,25 +171,17 @@ def figures(t: dict, curves: pd.DataFrame, out: Path) -> list[Path]:
     return [p for p in paths if p is not None]
 
 
-def _n(v, digits: int = 3) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}g}"
-
-
-def _ci(m, lo, hi, fmt=_n) -> str:
-    return f"{fmt(m)} [{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) else fmt(m)
-
-
 def _effect(r, prefix: str) -> tuple[str, str]:
     v = r.get(f"{prefix}_verdict")
     if v == "reference":
         return "0 (reference)", ""
     if not isinstance(v, str):
         return "", ""
-    return _ci(r[f"{prefix}_pct"], r[f"{prefix}_ci_low"], r[f"{prefix}_ci_high"], pct), v
+    return ci(r[f"{prefix}_pct"], r[f"{prefix}_ci_low"], r[f"{prefix}_ci_high"], pct), v
 
 
 PROTOCOL = f"""\
-- **Fixed before the grid was run** (`conf/experiment/noise_scale.yaml`): the grid σ ∈ {{0, 0.03, 0.1, 0.3, 1.0}}
+- **Fixed before the grid was run** (`conf/experiment/noise.yaml`): the grid σ ∈ {{0, 0.03, 0.1, 0.3, 1.0}}
   for `noisy` and `learned_noisy` (σ = 0 is `zero` and `learned`, the ends of the two curves), the endpoint,
   the effect, the verdict rules and the measure of the state's size below.
 - **Reuse.** The grid is added to the default profile's sweep: its `zero`, `learned`, `noisy` (σ = 0.3),
@@ -258,8 +227,8 @@ def _grid_md(g: pd.DataFrame) -> str:
         z, zv = _effect(r, "vs_zero")
         lr, lv = _effect(r, "vs_learned") if r["family"] == "learned_noisy" else ("", "")
         best = "best" if r["is_best"] else ("in set" if r["in_best_set"] else "out")
-        rows.append([r["family"], f"{r['sigma']:g}", _n(r["rel_sigma_h"]), _n(r["rel_sigma_c"]), r["label"],
-                     _ci(r["mean"], r["ci_low"], r["ci_high"], lambda v: _n(v, 4)), z, zv, lr, lv, best])
+        rows.append([r["family"], f"{r['sigma']:g}", num(r["rel_sigma_h"]), num(r["rel_sigma_c"]), r["label"],
+                     ci(r["mean"], r["ci_low"], r["ci_high"], lambda v: num(v, 4)), z, zv, lr, lv, best])
     return table_md(pd.DataFrame(rows, columns=["family", "σ", "σ/RMS(h)", "σ/RMS(c)", "label", "test loss [95% CI]",
                                                 "vs zero [interval]", "verdict vs zero", "vs learned [interval]",
                                                 "verdict vs learned",
@@ -267,11 +236,11 @@ def _grid_md(g: pd.DataFrame) -> str:
 
 
 def _best_md(b: pd.DataFrame) -> str:
-    rows = [[r.dataset, r.family, r.n, f"{r.best_sigma:g}", _n(r.best_rel_sigma_h),
-             _ci(r.best_mean, r.best_ci_low, r.best_ci_high, lambda v: _n(v, 4)),
+    rows = [[r.dataset, r.family, r.n, f"{r.best_sigma:g}", num(r.best_rel_sigma_h),
+             ci(r.best_mean, r.best_ci_low, r.best_ci_high, lambda v: num(v, 4)),
              "reference" if r.best_vs_sigma0_verdict == "reference" else
              f"{pct(r.best_vs_sigma0_pct)} ({r.best_vs_sigma0_verdict})",
-             f"{{{r.set_sigmas}}}", f"{r.set_low:g}–{r.set_high:g}", f"{_n(r.set_rel_low)}–{_n(r.set_rel_high)}",
+             f"{{{r.set_sigmas}}}", f"{r.set_low:g}–{r.set_high:g}", f"{num(r.set_rel_low)}–{num(r.set_rel_high)}",
              "yes" if r.set_contiguous else "no"] for r in b.itertuples()]
     return table_md(pd.DataFrame(rows, columns=["dataset", "family", "seeds", "best σ", "best σ/RMS(h)",
                                                 "test loss [95% CI]", "vs σ = 0", "confidence set",
@@ -280,9 +249,9 @@ def _best_md(b: pd.DataFrame) -> str:
 
 def _adaptive_md(a: pd.DataFrame) -> str:
     yn = {True: "yes", False: "no"}
-    rows = [[r.dataset, r.label, r.n, _n(r.sigma_start), f"{_n(r.sigma_median)} ({_n(r.sigma_min)}–{_n(r.sigma_max)})",
-             f"{_n(r.rel_median)} ({_n(r.rel_min)}–{_n(r.rel_max)})", _n(r.sigma_c_median),
-             f"{_ci(r.vs_zero_pct, r.vs_zero_ci_low, r.vs_zero_ci_high, pct)} ({r.vs_zero_verdict})",
+    rows = [[r.dataset, r.label, r.n, num(r.sigma_start), f"{num(r.sigma_median)} ({num(r.sigma_min)}–{num(r.sigma_max)})",
+             f"{num(r.rel_median)} ({num(r.rel_min)}–{num(r.rel_max)})", num(r.sigma_c_median),
+             f"{ci(r.vs_zero_pct, r.vs_zero_ci_low, r.vs_zero_ci_high, pct)} ({r.vs_zero_verdict})",
              f"{yn.get(r.in_noisy_set, '–')} ({{{r.noisy_set}}})",
              f"{yn.get(r.in_learned_noisy_set, '–')} ({{{r.learned_noisy_set}}})"] for r in a.itertuples()]
     return table_md(pd.DataFrame(rows, columns=["dataset", "label", "seeds", "σ at start", "σ(h0) at best epoch: median (range)",
@@ -295,7 +264,7 @@ def render(t: dict, meta: dict, figs: list[Path], skipped: list) -> str:
     seeds, g, b, a, ans = t["seeds"], t["grid"], t["best"], t["adaptive"], t["answer"]
     n = ", ".join(f"{r.dataset} {r.seeds}" for r in seeds.itertuples())
     lines = ["# Q5: how large should the initial-state noise be? (noise-scale study)", "",
-             "*Generated by `replication.analysis.noise_report` (`experiments/analyze.py … --profile noise`); do not "
+             "*Generated by `replication.studies.noise` (`python -m replication.studies analyze noise`); do not "
              "edit by hand, rerun the analysis.*", "",
              f"**Setup.** Command `{meta['command']}`; commit `{meta['commit']}`; sweep `{meta['sweep']}`; sweep wall "
              f"time {meta['sweep_wall']}; {meta['runs']} runs read. Seeds per dataset (complete paired blocks): {n}.", "",
@@ -306,8 +275,8 @@ def render(t: dict, meta: dict, figs: list[Path], skipped: list) -> str:
     for fam, bf in b.groupby("family", sort=False):
         at0 = bf.loc[bf["best_sigma"] == 0, "dataset"]
         lines.append(f"- The lowest mean of **{fam}** lies at σ from {bf['best_sigma'].min():g} to "
-                     f"{bf['best_sigma'].max():g} over the {len(bf)} dataset(s) (σ/RMS(h) {_n(bf['best_rel_sigma_h'].min())}"
-                     f" to {_n(bf['best_rel_sigma_h'].max())})" + (f"; at σ = 0 on {', '.join(at0)}" if len(at0) else "")
+                     f"{bf['best_sigma'].max():g} over the {len(bf)} dataset(s) (σ/RMS(h) {num(bf['best_rel_sigma_h'].min())}"
+                     f" to {num(bf['best_rel_sigma_h'].max())})" + (f"; at σ = 0 on {', '.join(at0)}" if len(at0) else "")
                      + "; each with its confidence set in the table below.")
     lines += ["", "## Seeds and the size of the state", "", _seeds_md(seeds), "", "## Verdicts per σ", "",
               f"Test loss: mean over the seeds with its 95% t-interval. Effects: % of zero's mean, {CI_TEXT}. "
@@ -320,8 +289,7 @@ def render(t: dict, meta: dict, figs: list[Path], skipped: list) -> str:
               "(`initstate.strategies.adaptive`). Below: its σ at each run's best epoch.", "",
               _adaptive_md(a) if len(a) else "(no adaptive runs)", "", "## Figures", ""]
     lines += [f"![{f.name}](figures/{f.name})\n" for f in figs]
-    if skipped:
-        lines += ["## Skipped files", "", *[f"- `{p}`: {why}" for p, why in skipped], ""]
+    lines += [skipped_section(skipped), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -334,27 +302,3 @@ def verdict_list(grid: pd.DataFrame) -> list[dict]:
         out.append({"claim": f"Q5 {r.family} σ={r.sigma:g}", "dataset": r.dataset,
                     "verdict": v if isinstance(v, str) else "inconclusive"})
     return out
-
-
-def analyze_noise(sweep_dir: str | Path, out_dir: str | Path, *, command: str = "",
-                  sweep_seconds: float | None = None) -> dict:
-    """Write into ``out_dir``: ``runs.csv``, ``curves.csv``, ``noise_grid.csv``, ``noise_best.csv``,
-    ``noise_adaptive.csv``, ``figures/noise_vs_sigma.png``, ``figures/noise_vs_relative_sigma.png``,
-    ``figures/adaptive_sigma.png``, ``REPORT.md`` and ``COMMAND.txt``. Returns ``{"runs", "skipped",
-    "verdicts"}`` like :func:`replication.analysis.analyze`."""
-    from replication.analysis import git_commit, write_tables_from  # the package imports this module lazily: no cycle
-
-    out, skipped = Path(out_dir), []
-    runs, curves, _ = collect(sweep_dir, skipped)
-    if runs.empty:
-        raise SystemExit(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
-    t = N.tables(runs, curves)
-    write_tables_from(out, runs=runs, curves=curves, noise_grid=t["grid"], noise_best=t["best"],
-                      noise_adaptive=t["adaptive"])
-    figs = figures(t, curves, out / "figures")
-    meta = {"command": command or f"experiments/analyze.py {sweep_dir} {out_dir} --profile noise",
-            "commit": git_commit(Path(__file__).parent), "sweep": str(sweep_dir), "runs": len(runs),
-            "sweep_wall": f"{sweep_seconds / 60:.1f} min" if sweep_seconds else "–"}
-    atomic_write_text(out / "REPORT.md", render(t, meta, figs, skipped))
-    atomic_write_text(out / "COMMAND.txt", f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
-    return {"runs": len(runs), "skipped": len(skipped), "verdicts": verdict_list(t["grid"])}

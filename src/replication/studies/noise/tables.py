@@ -28,7 +28,6 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from replication.analysis import stats as S
 from replication.analysis.protocol import ALPHA, DELTA, GENERALIZE
@@ -102,15 +101,6 @@ def complete_blocks(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return out.reset_index(drop=True), pd.DataFrame(rows, columns=cols)
 
 
-def mean_ci(values) -> tuple[float, float, float]:
-    """Mean and its 95% t-interval (NaN bounds with fewer than 2 values)."""
-    est, se, df, n = S.paired(values)
-    if n < 2:
-        return est, np.nan, np.nan
-    h = float(sps.t.ppf(1 - ALPHA / 2, df)) * se
-    return est, est - h, est + h
-
-
 def _family(wide: pd.DataFrame, pairs: list[tuple[str, str]], scale: float, delta: float) -> list[dict]:
     """Paired a − b of each pair, Holm within the pairs, judged at δ: ``pct``, ``ci_low``, ``ci_high``
     (% of ``scale``, the interval the verdict is read from), ``p_holm``, ``verdict``, ``est`` (raw)."""
@@ -152,7 +142,7 @@ def grid(kept: pd.DataFrame, seeds: pd.DataFrame, delta: float = DELTA) -> pd.Da
             labels = ([ref] if ref in wide else []) + list(pts["label"])
             fr = {}
             for lab in labels:
-                m, lo, hi = mean_ci(wide[lab].to_numpy())
+                m, lo, hi, _ = S.mean_ci(wide[lab].to_numpy())
                 s = float(sig[lab])
                 fr[lab] = {"dataset": ds, "family": fam, "sigma": s, "label": lab, "n": int(wide[lab].notna().sum()),
                            "mean": m, "ci_low": lo, "ci_high": hi, "rel_sigma_h": s / size["rms_h"],

@@ -10,21 +10,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
+from replication.analysis.fmt import ci, fixed, pct, table_md
+from replication.analysis.plotting import band, color, finished, ordered_labels, plt, save
+
 from . import tables as R
-from replication.analysis.plotting import _finished, _save, color, plt
 
 
-def _band(ax, df: pd.DataFrame, col: str, label: str, style: str = "-", lw: float = 1.4, band: bool = True) -> None:
-    """Mean ± 95% t-interval over seeds of ``col`` per (0-based) epoch or position ``x``."""
-    v = df[["x", col]].dropna()
-    if v.empty:
-        return
-    agg = [(x, *R.ci95(g[col])[:3]) for x, g in v.groupby("x")]
-    x, m, lo, hi = (np.array(a, dtype=float) for a in zip(*agg))
-    ax.plot(x, m, style, color=color(label), label=label if style == "-" else None, lw=lw)
-    if band:
-        ax.fill_between(x, np.where(np.isfinite(lo), lo, m), np.where(np.isfinite(hi), hi, m), color=color(label),
-                        alpha=0.15, lw=0)
+def _band(ax, df: pd.DataFrame, col: str, label: str, style: str = "-", lw: float = 1.4, spread: str = "ci") -> None:
+    """Mean ± 95% t-interval over seeds of ``col`` per (0-based) epoch or position ``x``; only solid
+    lines enter the legend."""
+    band(ax, df, col, color(label), x="x", offset=0, style=style, label=label if style == "-" else None, lw=lw,
+         spread=spread)
 
 
 def perplexity_curves(curves: pd.DataFrame, runs: pd.DataFrame, datasets: list[str], out: Path) -> Path | None:
@@ -32,7 +28,7 @@ def perplexity_curves(curves: pd.DataFrame, runs: pd.DataFrame, datasets: list[s
     solid; clean, dotted) and validation perplexity per epoch, mean ± 95% CI over seeds."""
     if curves.empty or "val_loss" not in curves:
         return None
-    c = _finished(curves[curves["dataset"].isin(datasets)], runs)
+    c = finished(curves[curves["dataset"].isin(datasets)], runs)
     if c.empty:
         return None
     c = c.assign(x=c["epoch"], train_ppl=np.exp(c["train_loss"]), val_ppl=np.exp(c["val_loss"]),
@@ -41,10 +37,10 @@ def perplexity_curves(curves: pd.DataFrame, runs: pd.DataFrame, datasets: list[s
     fig, axes = plt.subplots(len(dss), 2, figsize=(10, 3.6 * len(dss)), squeeze=False)
     for row, ds in zip(axes, dss):
         g = c[c["dataset"] == ds]
-        for label in R._labels(g["label"]):
+        for label in ordered_labels(g["label"]):
             h = g[g["label"] == label]
             _band(row[0], h, "train_ppl", label)
-            _band(row[0], h, "clean_ppl", label, ":", lw=1.0, band=False)
+            _band(row[0], h, "clean_ppl", label, ":", lw=1.0, spread="none")
             _band(row[1], h, "val_ppl", label)
         for ax, what in zip(row, ("train perplexity (solid: in training, noise on; dotted: clean)",
                                   "validation perplexity")):
@@ -58,7 +54,7 @@ def perplexity_curves(curves: pd.DataFrame, runs: pd.DataFrame, datasets: list[s
             ax.grid(alpha=0.3, which="both")
         row[1].legend(fontsize=7)
     fig.suptitle("Learning curves in perplexity (r2rt's figure): mean ± 95% CI over seeds", fontsize=9)
-    return _save(fig, out / "r2rt_perplexity_curves.png")
+    return save(fig, out / "r2rt_perplexity_curves.png")
 
 
 def position_figure(profiles: pd.DataFrame, runs: pd.DataFrame, datasets: list[str], out: Path) -> Path | None:
@@ -73,9 +69,9 @@ def position_figure(profiles: pd.DataFrame, runs: pd.DataFrame, datasets: list[s
     for row, ds in zip(axes, dss):
         g = p[p["dataset"] == ds]
         zero = g[g["label"] == "zero"][["seed", "x", "loss"]]
-        for label in R._labels(g["label"]):
+        for label in ordered_labels(g["label"]):
             h = g[g["label"] == label]
-            _band(row[0], h, "loss", label, band=False)
+            _band(row[0], h, "loss", label, spread="none")
             if label != "zero" and len(zero):
                 d = h.merge(zero, on=["seed", "x"], suffixes=("", "_zero"))
                 _band(row[1], d.assign(diff=d["loss"] - d["loss_zero"]), "diff", label)
@@ -88,41 +84,28 @@ def position_figure(profiles: pd.DataFrame, runs: pd.DataFrame, datasets: list[s
             ax.grid(alpha=0.3)
         row[0].legend(fontsize=7)
     fig.suptitle("Where a zero start costs: validation loss per window position at the best epoch", fontsize=9)
-    return _save(fig, out / "r2rt_position_profile.png")
-
-
-def _n(v, digits: int = 1) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
-
-
-def _pct(v) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:+.2f}%"
-
-
-def _ci(m, lo, hi, fmt) -> str:
-    return f"{fmt(m)} [{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) else fmt(m)
+    return save(fig, out / "r2rt_position_profile.png")
 
 
 def side_by_side_md(ppl: pd.DataFrame, ds: str) -> str:
     """The two markdown tables of one dataset: at the best epoch, and at the first and last epochs."""
-    from replication.studies.claims.report import table_md
 
     g = ppl[ppl["dataset"] == ds]
     best, ends = [], []
     for r in g.itertuples():
         b = R.R2RT.loc[r.strategy] if r.strategy in R.R2RT.index else None
         best.append([r.strategy, f"{b.best_val_ppl:.2f} ({int(b.best_epoch)})" if b is not None else "–",
-                     _pct(R.r2rt_pct(r.strategy)) if b is not None else "–",
-                     _n(b.train_ppl_at_best, 2) if b is not None else "–",
-                     _ci(r.best_val_ppl, r.best_val_ppl_ci_low, r.best_val_ppl_ci_high, _n),
-                     "0 (reference)" if r.strategy == "zero" else _ci(r.pct_vs_zero_paired, r.pct_ci_low, r.pct_ci_high,
-                                                                      _pct),
+                     pct(R.r2rt_pct(r.strategy)) if b is not None else "–",
+                     fixed(b.train_ppl_at_best, 2) if b is not None else "–",
+                     ci(r.best_val_ppl, r.best_val_ppl_ci_low, r.best_val_ppl_ci_high, fixed),
+                     "0 (reference)" if r.strategy == "zero" else ci(r.pct_vs_zero_paired, r.pct_ci_low, r.pct_ci_high,
+                                                                      pct),
                      f"{r.best_epoch_mean:.1f} ({r.best_epoch_min:.0f}–{r.best_epoch_max:.0f})",
-                     f"{_n(r.train_ppl_at_best)} / {_n(r.train_clean_ppl_at_best)}", _n(r.test_ppl_at_best), r.seeds])
+                     f"{fixed(r.train_ppl_at_best)} / {fixed(r.train_clean_ppl_at_best)}", fixed(r.test_ppl_at_best), r.seeds])
         ends.append([r.strategy, f"{b.first_train_ppl} / {b.first_val_ppl}" if b is not None else "–",
                      f"{b.last_train_ppl} / {b.last_val_ppl}" if b is not None else "–",
-                     f"{_n(r.first_train_ppl)} / {_n(r.first_val_ppl)}",
-                     f"{_n(r.last_train_ppl)} / {_n(r.last_val_ppl)} ({r.epochs_run_mean:.1f})"])
+                     f"{fixed(r.first_train_ppl)} / {fixed(r.first_val_ppl)}",
+                     f"{fixed(r.last_train_ppl)} / {fixed(r.last_val_ppl)} ({r.epochs_run_mean:.1f})"])
     t1 = pd.DataFrame(best, columns=["strategy", "r2rt: best val ppl (epoch)", "r2rt: vs zero", "r2rt: train ppl then",
                                      "ours: best val ppl [95% CI]", "ours: vs zero, paired [95% CI]",
                                      "ours: epoch of best, mean (range)", "ours: train ppl then, in training / clean",
@@ -134,16 +117,15 @@ def side_by_side_md(ppl: pd.DataFrame, ds: str) -> str:
 
 def positions_md(pos: pd.DataFrame, ds: str) -> str:
     """The per-position table of one dataset and one generated sentence on the cost of a zero start."""
-    from replication.studies.claims.report import table_md
 
     g = pos[pos["dataset"] == ds]
     if g.empty:
         return ""
     cells = {(r.strategy, r.bucket): (f"{r.loss:.3f}" if r.strategy == "zero" else
-                                      f"{r.loss:.3f} ({_ci(r.diff_vs_zero, r.diff_ci_low, r.diff_ci_high, lambda v: f'{v:+.3f}')})")
+                                      f"{r.loss:.3f} ({ci(r.diff_vs_zero, r.diff_ci_low, r.diff_ci_high, lambda v: f'{v:+.3f}')})")
              for r in g.itertuples()}
     buckets = [b for b in R.BUCKETS if any(k[1] == b for k in cells)]
-    rows = [[s, *[cells.get((s, b), "–") for b in buckets]] for s in R._labels(g["strategy"])]
+    rows = [[s, *[cells.get((s, b), "–") for b in buckets]] for s in ordered_labels(g["strategy"])]
     out = ["Mean validation loss (nats/token) at the best epoch by position in the window; in brackets the paired "
            "difference to zero (same seed) with its 95% CI.", "", table_md(pd.DataFrame(rows, columns=["strategy",
                                                                                                     *buckets]))]
@@ -162,7 +144,6 @@ def positions_md(pos: pd.DataFrame, ds: str) -> str:
 def earlier_run_md(out: Path, ppl: pd.DataFrame) -> str:
     """The table of an earlier run of this profile kept in ``<out>_run1/`` (a protocol change made
     after its results were seen must keep them in view), beside this run's; "" when there is none."""
-    from replication.studies.claims.report import table_md
 
     path = Path(out).with_name(Path(out).name + "_run1") / "r2rt_perplexity.csv"
     if not path.exists() or ppl.empty:
@@ -176,9 +157,9 @@ def earlier_run_md(out: Path, ppl: pd.DataFrame) -> str:
             if x is None:
                 cells += ["–", "–", "–"]
                 continue
-            cells += [_ci(x.best_val_ppl, x.best_val_ppl_ci_low, x.best_val_ppl_ci_high, _n),
-                      "0 (reference)" if x.strategy == "zero" else _ci(x.pct_vs_zero_paired, x.pct_ci_low,
-                                                                       x.pct_ci_high, _pct),
+            cells += [ci(x.best_val_ppl, x.best_val_ppl_ci_low, x.best_val_ppl_ci_high, fixed),
+                      "0 (reference)" if x.strategy == "zero" else ci(x.pct_vs_zero_paired, x.pct_ci_low,
+                                                                       x.pct_ci_high, pct),
                       f"{x.best_epoch_min:.0f}–{x.best_epoch_max:.0f}"]
         rows.append([r.dataset, r.strategy, *cells])
     cols = ["dataset", "strategy", "earlier run: best val ppl", "earlier: vs zero", "earlier: best epochs",

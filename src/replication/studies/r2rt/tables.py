@@ -1,4 +1,4 @@
-"""r2rt's own regime (profiles ``r2rt`` and ``r2rt_cpu``, and any ``shakespeare_words*`` dataset):
+"""r2rt's own regime (studies ``r2rt`` and ``r2rt_cpu``: every language-model dataset of their sweep):
 perplexity (exp of the mean loss per token) side by side with r2rt's PTB table, learning curves of
 train and validation perplexity per epoch like r2rt's figure, the loss at each position of the
 50-token window, and a plain statement, generated from the numbers, of whether r2rt's effect sizes
@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from replication.studies.claims.summaries import BLOG_PPL
+from replication.analysis.plotting import ordered_labels
+from replication.analysis.stats import mean_ci
+from replication.studies.claims.protocol import BLOG_PPL, BLOG_STRATEGIES
 
-PROFILES = ("r2rt", "r2rt_cpu")
-BLOG = ("noisy", "learned", "learned_noisy")
 # r2rt's table (word-level PTB, one run per variant; DESIGN.md §1): best val ppl, its epoch, train ppl
 # then, epoch 0 train / val, epoch 19 train / val.
 R2RT = pd.DataFrame(
@@ -31,37 +30,11 @@ R2RT = pd.DataFrame(
 assert R2RT["best_val_ppl"].to_dict() == BLOG_PPL
 # Buckets of the window (1-based positions) for the per-position table.
 BUCKETS = {"t=1": (1, 1), "t=2–5": (2, 5), "t=6–10": (6, 10), "t=11–25": (11, 25), "t=26–50": (26, 50)}
-ORDER = ("zero", "noisy", "learned", "learned_noisy", "adaptive")
 
 
-def applies(runs: pd.DataFrame, profile: str | None = None) -> list[str]:
-    """The datasets this section covers: every ``shakespeare_words*`` dataset, and under an r2rt
-    profile every language-model dataset of the sweep."""
-    if runs.empty:
-        return []
-    ds = runs[["dataset", "task"]].drop_duplicates()
-    keep = ds["dataset"].str.startswith("shakespeare_words") | ((ds["task"] == "lm") & (profile in PROFILES))
-    return sorted(ds.loc[keep, "dataset"])
-
-
-def ci95(values) -> tuple[float, float, float, int]:
-    """``(mean, low, high, n)``: the mean and its 95% t-interval over the finite values (NaN bounds
-    where n < 2)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return np.nan, np.nan, np.nan, 0
-    if n < 2:
-        return float(v[0]), np.nan, np.nan, 1
-    sd = 0.0 if np.ptp(v) == 0 else float(np.std(v, ddof=1))
-    h = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
-    return float(v.mean()), float(v.mean() - h), float(v.mean() + h), n
-
-
-def _labels(labels) -> list[str]:
-    present = list(dict.fromkeys(labels))
-    return [s for s in ORDER if s in present] + sorted(s for s in present if s not in ORDER)
+def lm_datasets(runs: pd.DataFrame) -> list[str]:
+    """The datasets r2rt's section covers: every language-model dataset of the sweep."""
+    return sorted(runs.loc[runs["task"] == "lm", "dataset"].unique()) if len(runs) else []
 
 
 def _first_last(curves: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +58,7 @@ def perplexity_table(runs: pd.DataFrame, curves: pd.DataFrame | None = None,
     (mean, min, max), train perplexity there (in-training, i.e. with the strategy's noise, as r2rt
     measured it, and clean), test perplexity there, and mean train / val perplexity at the first and
     last epoch."""
-    datasets = applies(runs) if datasets is None else datasets
+    datasets = lm_datasets(runs) if datasets is None else datasets
     ok = runs[runs["dataset"].isin(datasets) & ~runs["diverged"].astype(bool) & runs["best_val_loss"].notna()].copy()
     fl = _first_last(curves if curves is not None else pd.DataFrame())
     if len(fl):
@@ -97,12 +70,12 @@ def perplexity_table(runs: pd.DataFrame, curves: pd.DataFrame | None = None,
     for ds, g in ok.groupby("dataset"):
         zero = g[g["label"] == "zero"].set_index("seed")["val_ppl"]
         zero_mean = float(zero.mean()) if len(zero) else np.nan
-        for label in _labels(g["label"]):
+        for label in ordered_labels(g["label"]):
             h = g[g["label"] == label]
-            m, lo, hi, n = ci95(h["val_ppl"])
+            m, lo, hi, n = mean_ci(h["val_ppl"])
             mine = h.set_index("seed")["val_ppl"]
             common = mine.index.intersection(zero.index)
-            pm, plo, phi, pn = (ci95(100 * (mine[common] / zero[common] - 1)) if label != "zero"
+            pm, plo, phi, pn = (mean_ci(100 * (mine[common] / zero[common] - 1)) if label != "zero"
                                 else (0.0, np.nan, np.nan, len(h)))
             row = {"dataset": ds, "strategy": label, "seeds": n, "best_val_ppl": m, "best_val_ppl_ci_low": lo,
                    "best_val_ppl_ci_high": hi, "pct_vs_zero": 100 * (m / zero_mean - 1),
@@ -154,7 +127,7 @@ def reproduction(ppl: pd.DataFrame) -> pd.DataFrame:
     rows = [{"dataset": r.dataset, "strategy": r.strategy, "pct_vs_zero_paired": r.pct_vs_zero_paired,
              "pct_ci_low": r.pct_ci_low, "pct_ci_high": r.pct_ci_high, "r2rt_pct": r2rt_pct(r.strategy),
              "outcome": outcome(r.pct_vs_zero_paired, r.pct_ci_low, r.pct_ci_high, r2rt_pct(r.strategy))}
-            for r in ppl.itertuples() if r.strategy in BLOG]
+            for r in ppl.itertuples() if r.strategy in BLOG_STRATEGIES]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -207,14 +180,14 @@ def position_table(profiles: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     for ds, g in p.groupby("dataset"):
         per = {b: g[g["t"].between(a, z)].groupby(["label", "seed"])["loss"].mean() for b, (a, z) in BUCKETS.items()}
         tail = per["t=26–50"]
-        for label in _labels(g["label"]):
+        for label in ordered_labels(g["label"]):
             for b, s in per.items():
                 mine = s.xs(label, level="label") if label in s.index.get_level_values(0) else pd.Series(dtype=float)
                 if mine.empty:
                     continue
                 zero = s.xs("zero", level="label") if "zero" in s.index.get_level_values(0) else pd.Series(dtype=float)
                 d = (mine - zero).dropna() if label != "zero" else pd.Series(dtype=float)
-                dm, dlo, dhi, _ = ci95(d)
+                dm, dlo, dhi, _ = mean_ci(d)
                 t = tail.xs(label, level="label") if label in tail.index.get_level_values(0) else pd.Series(dtype=float)
                 rows.append({"dataset": ds, "strategy": label, "bucket": b, "loss": float(mine.mean()),
                              "diff_vs_zero": dm, "diff_ci_low": dlo, "diff_ci_high": dhi,

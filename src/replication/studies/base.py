@@ -1,0 +1,64 @@
+"""What a study is: a question, the experiment yamls that answer it, where its sweep and results go,
+the function that turns the sweep into tables, figures and a report, and its notebooks and tests.
+
+A study's ``__init__.py`` declares ``STUDIES`` (one :class:`Study` per profile of it) and imports
+nothing but this module, so that the list of studies is known with the standard library alone:
+``make`` reads it before set-up has installed anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+
+__all__ = ["Study"]
+
+
+@dataclass(frozen=True)
+class Study:
+    """One runnable study: ``make reproduce PROFILE=<name>``.
+
+    ``name`` is the same in every layer: ``conf/experiment/<name>.yaml`` is its first experiment
+    (later ones are ``experiments``' other entries, run in order into the same sweep),
+    ``sweeps/<sweep or name>/`` its runs, ``results/<results or name>/`` its outputs.
+    ``analysis`` is ``"module:function"``, imported only when analysing; the function takes
+    ``(sweep: replication.analysis.output.Sweep, out: Path)`` and returns the verdict records
+    ``[{"claim", "dataset", "verdict"}]``. ``options`` maps a ``make`` variable to the Hydra override it
+    sets (``{value}`` is replaced; an empty value leaves the default), for a study whose input is the
+    user's (e.g. ``DATA`` -> ``data.path={value}``); ``required`` lists those that must be given.
+    ``results_from`` names the option whose value (a file) names the results folder
+    (``results/<results>/<file stem>``)."""
+
+    name: str
+    question: str
+    experiments: tuple[str, ...]
+    analysis: str
+    sweep: str = ""
+    results: str = ""
+    notebooks: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    budget: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    results_from: str = ""
+
+    def sweep_dir(self, root: Path = Path("sweeps")) -> Path:
+        return Path(root) / (self.sweep or self.name)
+
+    def results_dir(self, root: Path = Path("results"), values: dict[str, str] | None = None) -> Path:
+        base = Path(root) / (self.results or self.name)
+        value = (values or {}).get(self.results_from, "") if self.results_from else ""
+        return base / Path(value).stem if value else base
+
+    def overrides(self, values: dict[str, str]) -> list[str]:
+        """The Hydra overrides of the given option values (``make`` variables); raises ``ValueError``
+        naming the missing required ones."""
+        missing = [k for k in self.required if not values.get(k)]
+        if missing:
+            valid = " ".join(f"{k}=..." for k in self.options)
+            raise ValueError(f"study {self.name!r} needs {', '.join(missing)} (options: {valid})")
+        return [tpl.format(value=values[k]) for k, tpl in self.options.items() if values.get(k)]
+
+    def analyze_function(self):
+        module, func = self.analysis.split(":")
+        return getattr(import_module(module), func)

@@ -1,0 +1,33 @@
+"""The conditioned study's analysis (exploratory): does an h0 inferred from a sequence's first steps
+(``encoder``) beat a learned h0, or a warm-up? Its comparisons and checks (:mod:`.tables`), two
+figures and REPORT.md (:mod:`.report`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from replication.analysis.output import Sweep, write_report, write_tables
+from replication.studies.claims.summaries import regime
+
+from .report import effects_figure, positions_figure, render
+from .tables import answer, comparisons, scoring, verdict_records, warmup_check
+
+
+def analyze(sweep: Sweep, out: Path) -> list[dict]:
+    """Write into ``out``: ``runs.csv`` (collect's columns + :data:`.tables.SCORING_COLUMNS`),
+    ``curves.csv``, ``profiles.csv``, ``conditioned_comparisons.csv``, ``conditioned_regime.csv`` (the
+    claims study's regime table without its gate column ``in_regime``), ``conditioned_warmup_check.csv``,
+    ``figures/conditioned_positions.png``, ``figures/conditioned_effects.png`` and ``REPORT.md``;
+    returns one verdict per comparison."""
+    out = Path(out)
+    runs = scoring(sweep.runs)
+    # regime()'s in_regime column is protocol v2's gate, which exploratory comparisons do not have.
+    table, reg, check = comparisons(runs), regime(runs).drop(columns="in_regime"), warmup_check(runs)
+    write_tables(out, runs=runs, curves=sweep.curves, profiles=sweep.profiles, conditioned_comparisons=table,
+                 conditioned_regime=reg, conditioned_warmup_check=check)
+    figs = [positions_figure(sweep.profiles, runs, out / "figures"), effects_figure(table, out / "figures")]
+    ctx = {"runs": runs, "profiles": sweep.profiles, "table": table, "regime": reg, "check": check,
+           "answer": answer(table, check), "figures": [f.name for f in figs if f is not None], "meta": sweep.meta,
+           "skipped": sweep.skipped}
+    write_report(out, render(ctx))
+    return verdict_records(table)

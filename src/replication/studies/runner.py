@@ -1,0 +1,98 @@
+"""Run a study and analyse it, the same way for every study: each experiment yaml as one Hydra
+multirun of ``experiments/train.py`` into the study's sweep, then the collection of that sweep into
+tables (:func:`replication.analysis.collect.collect`) handed to the study's own analysis, which writes
+its results folder; ``COMMAND.txt`` records how."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from replication.analysis.collect import collect
+from replication.analysis.output import Sweep, git_commit, run_config
+from replication.io import atomic_write_text
+
+from .base import Study
+
+ROOT = Path(__file__).resolve().parents[3]  # the checkout: experiments/, conf/, sweeps/, results/
+TRAIN = ROOT / "experiments" / "train.py"
+
+
+def sweep_name(study: Study, values: dict[str, str]) -> str:
+    """``sweeps/<this>``: the study's sweep, per input file for a study that reads the user's data."""
+    base = study.sweep or study.name
+    value = values.get(study.results_from, "") if study.results_from else ""
+    return f"{base}/{Path(value).stem}" if value else base
+
+
+def make_command(study: Study, jobs: int, args: list[str], values: dict[str, str]) -> str:
+    """The ``make reproduce`` line equivalent to this run (recorded in COMMAND.txt and the report)."""
+    opts = "".join(f" {k}={shlex.quote(v)}" for k, v in values.items() if v)
+    extra = f" ARGS={shlex.quote(' '.join(args))}" if args else ""
+    return f"make reproduce PROFILE={study.name} JOBS={jobs}{opts}{extra}"
+
+
+def train_commands(study: Study, jobs: int, args: list[str], values: dict[str, str],
+                   root: Path = ROOT) -> list[list[str]]:
+    """The Hydra multiruns, one per experiment yaml, in order, into ``<root>/sweeps`` (raises
+    ``ValueError`` for a missing required option or input file)."""
+    if study.results_from and values.get(study.results_from):
+        path = Path(values[study.results_from])
+        if not path.is_file():
+            raise ValueError(f"{study.results_from}={path}: no such file")
+        values = {**values, study.results_from: str(path.resolve())}
+    fixed = [f"paths.sweeps_root={Path(root) / 'sweeps'}", f"sweep_name={sweep_name(study, values)}", f"hydra.launcher.n_jobs={jobs}", *study.overrides(values)]
+    return [[sys.executable, str(TRAIN), f"experiment={e}", *fixed, *args] for e in study.experiments]
+
+
+def run(study: Study, jobs: int, args: list[str], values: dict[str, str], root: Path = ROOT) -> int:
+    """Train every experiment of ``study`` (finished runs are skipped) into ``<root>/sweeps``, then
+    analyse into ``<root>/results``; the exit status."""
+    commands = train_commands(study, jobs, args, values, root)
+    start = time.time()
+    for cmd in commands:
+        code = subprocess.run(cmd, cwd=ROOT).returncode
+        if code:
+            return code
+    out = Path(root) / study.results_dir(values=values)
+    res = analyze(study, Path(root) / "sweeps" / sweep_name(study, values), out,
+                  command=make_command(study, jobs, args, values), sweep_seconds=time.time() - start)
+    print_summary(res, out)
+    return 0
+
+
+def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: str | Path | None = None, *,
+            command: str = "", sweep_seconds: float | None = None) -> dict:
+    """Collect ``sweep_dir`` (default: the study's) and write the study's results into ``out_dir``
+    (default: its results folder); ``study`` is a :class:`Study` or its name. Returns ``{"runs",
+    "skipped", "verdicts"}``."""
+    if isinstance(study, str):
+        from . import get
+
+        study = get(study)
+    sweep_dir = Path(sweep_dir) if sweep_dir is not None else ROOT / study.sweep_dir()
+    out = Path(out_dir) if out_dir is not None else ROOT / study.results_dir()
+    skipped: list = []
+    runs, curves, profiles = collect(sweep_dir, skipped)
+    if runs.empty:
+        raise SystemExit(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
+    meta = {"study": study.name, "command": command or f"python -m replication.studies analyze {study.name} "
+                                                       f"--sweep {sweep_dir} --out {out}",
+            "commit": git_commit(), "sweep": str(sweep_dir),
+            "sweep_wall": f"{sweep_seconds / 60:.1f} min" if sweep_seconds else "–",
+            "config": run_config([Path(d) for d in runs["run_dir"]])}
+    verdicts = study.analyze_function()(Sweep(runs, curves, profiles, skipped, meta), out)
+    atomic_write_text(out / "COMMAND.txt", f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
+    return {"runs": len(runs), "skipped": len(skipped), "verdicts": verdicts}
+
+
+def print_summary(res: dict, out: Path) -> None:
+    skipped = f" ({res['skipped']} file(s) skipped, listed above)" if res["skipped"] else ""
+    print(f"{res['runs']} runs analysed{skipped} -> {out}/REPORT.md")
+    if not res["verdicts"]:
+        print("  no verdict: no dataset has zero and another strategy finished for the same seed")
+    for v in res["verdicts"]:
+        print(f"  {v['claim']:<26} {v['dataset']:<22} {v['verdict']}")
