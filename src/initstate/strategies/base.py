@@ -48,6 +48,7 @@ OPTION_DEFAULTS = {
     "adaptive_decay": 0.99,
     "encoder_steps": 5,
     "encoder_hidden": 64,
+    "context_size": None,
 }
 # The names users write on the recurrent classes (``init_mask=``), for messages.
 USER_NAMES = {"mask": "init_mask"}
@@ -56,7 +57,7 @@ CONTRACT = (
     "the constructor contract of a strategy is __init__(self, shapes, batch_dim, **options): "
     "shapes and batch_dim positionally, passed on to InitialState.__init__, and any of the "
     "options names, mask, noise_std, learned_init, adaptive_decay, encoder_steps, "
-    "encoder_hidden, input_size, device, dtype by keyword"
+    "encoder_hidden, context_size, input_size, state_ranges, device, dtype by keyword"
 )
 SCRIPT_ERROR = (
     "torch.jit.script is not supported by initstate modules (TorchScript cannot compile a "
@@ -124,10 +125,14 @@ class InitialState(nn.Module):
             state from the module's input: the module then calls
             ``forward(batch_size, dtype, device, rows, input=x, lengths=None)`` (see
             :meth:`forward`), and cells, which see one step per call, refuse it.
+        needs_context: class attribute, ``False`` here. A strategy that sets it ``True`` computes
+            the state from the ``context=`` keyword of the module's ``forward``, passed on as
+            ``forward(batch_size, dtype, device, rows, context=c)`` (``init="context"``).
     """
 
     name: str = "base"
     needs_input: bool = False
+    needs_context: bool = False
 
     def __init__(
         self,
@@ -205,16 +210,19 @@ class InitialState(nn.Module):
         rows: Tensor | Sequence[bool] | None = None,
         input=None,
         lengths: Tensor | None = None,
+        context: Tensor | None = None,
     ) -> tuple[Tensor, ...]:
         """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor.
 
         ``input`` and ``lengths`` (see :meth:`forward`) reach only a strategy with
-        ``needs_input``; the others ignore them.
+        ``needs_input``, ``context`` only one with ``needs_context``; the others ignore them.
         """
         # rows and input only when used: a custom forward(batch_size, dtype, device) keeps working.
         kwargs = {} if rows is None else {"rows": rows}
         if self.needs_input:
             kwargs.update(input=input, lengths=lengths)
+        if self.needs_context:
+            kwargs.update(context=context)
         parts = self(batch_size, dtype, device, **kwargs)
         return self.fill_zeros(parts, batch_size, dtype, device)
 
