@@ -13,12 +13,15 @@ Sonnet's ``TrainableState``), and a per-component ``mask`` pins chosen component
 Constructor contract of every strategy (built-in or registered with :func:`register`)::
 
     __init__(self, shapes, batch_dim, *, <any of: names, mask, noise_std, learned_init,
-             adaptive_decay, encoder_steps, encoder_hidden, input_size, device, dtype>)
+             adaptive_decay, encoder_steps, encoder_hidden, context_size, input_size,
+             state_ranges, device, dtype>)
 
 ``shapes`` and ``batch_dim`` come positionally and must reach ``InitialState.__init__``; of the
 options, :func:`build_strategy` passes those the constructor names (all of them when it takes
 ``**options``). A user's option that the constructor does not take has no effect and warns.
-``input_size`` (``H_in``), ``device`` and ``dtype`` come from the module, not from the user.
+``input_size`` (``H_in``), ``state_ranges`` (per component, the range of the states the cell
+emits: ``"bounded"``, ``"nonnegative"`` or ``"unbounded"``), ``device`` and ``dtype`` come from
+the module, not from the user.
 
 Data-conditioned strategies (``encoder``) set the class attribute ``needs_input = True``; the
 module then also passes its input to :meth:`InitialState.forward` (see there). Every other
@@ -300,7 +303,8 @@ def build_strategy(
     """Build the strategy called ``init`` (a name in :data:`STRATEGIES`) for the given shapes.
 
     ``options`` (``noise_std``, ``mask``, ``learned_init``, ``adaptive_decay``,
-    ``encoder_steps``, ``encoder_hidden``, ``input_size``, ``device``, ``dtype``) are validated,
+    ``encoder_steps``, ``encoder_hidden``, ``context_size``, ``input_size``, ``state_ranges``,
+    ``device``, ``dtype``) are validated,
     then passed to the strategy when its constructor names them (all of them to a constructor that
     takes ``**options``). A non-default option the strategy does not
     take has no effect and warns (``UserWarning``, ``stacklevel`` as in :func:`warnings.warn`).
