@@ -106,7 +106,7 @@ def test_custom_strategy_with_kwargs_gets_the_documented_options(registry):
 
     m = initstate.LSTM(3, 4, init="test_kwargs", noise_std=0.25, init_mask=(True, False))
     assert set(seen) == {"names", "mask", "noise_std", "learned_init", "adaptive_decay", "encoder_steps",
-                         "encoder_hidden", "input_size", "device", "dtype"}
+                         "encoder_hidden", "context_size", "input_size", "state_ranges", "device", "dtype"}
     assert seen["input_size"] == 3  # H_in, from the module
     assert seen["mask"] == [True, False] and seen["names"] == ["h0", "c0"]
     h, c = m.initial_state(2)

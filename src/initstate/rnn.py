@@ -16,6 +16,8 @@ Strategy options (keyword-only, shared by all six classes):
     adaptive_decay: EMA decay of the ``adaptive`` strategy's gradient estimate (default 0.99).
     encoder_steps: ``k``, the leading input steps the ``encoder`` strategy sees (default 5).
     encoder_hidden: width of the ``encoder``'s hidden layer (default 64).
+    context_size: ``C`` for ``init="context"``, which computes the state from a ``(B, C)`` vector
+        given as ``forward(x, context=c)`` (see :mod:`initstate.strategies.context`).
 
 A non-default option that the chosen strategy does not use (``noise_std`` with ``learned``, any
 option next to a strategy instance) warns with a ``UserWarning``, as torch.nn warns about
@@ -55,6 +57,7 @@ class _InitStateMixin:
         adaptive_decay: float = 0.99,
         encoder_steps: int = 5,
         encoder_hidden: int = 64,
+        context_size: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -74,13 +77,26 @@ class _InitStateMixin:
             adaptive_decay=adaptive_decay,
             encoder_steps=encoder_steps,
             encoder_hidden=encoder_hidden,
+            context_size=context_size,
             input_size=self.input_size,  # H_in, for strategies that read the input (encoder)
+            state_ranges=self._state_ranges(),  # for strategies that compute a state (context)
             device=w.device,
             dtype=w.dtype,
         )
 
     def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
         raise NotImplementedError
+
+    def _state_ranges(self) -> list[str]:
+        """Per component, the range of the states the cell emits: bounded, nonnegative, unbounded."""
+        raise NotImplementedError
+
+    def _check_context(self, context) -> None:
+        if context is not None and not self.init_state.needs_context:
+            raise ValueError(
+                f"context= is read only by init='context'; this {type(self).__name__} has "
+                f"init={self.init_state.name!r}"
+            )
 
     def _ref_weight(self) -> Tensor:
         return next(iter(self.parameters()))
@@ -111,7 +127,7 @@ class _InitStateMixin:
         # "Unknown type annotation: 'InitialState'".
         raise RuntimeError(f"{type(self).__name__}: {SCRIPT_ERROR}")
 
-    def initial_state(self, batch_size: int | None = None, rows=None, *, input=None, lengths=None):
+    def initial_state(self, batch_size: int | None = None, rows=None, *, input=None, lengths=None, context=None):
         """The state used when ``forward`` gets no ``hx``, in the current train/eval mode.
 
         Args:
@@ -126,6 +142,8 @@ class _InitStateMixin:
                 strategies it only gives ``B``. ``batch_size``, if also given, must match it.
             lengths: optional ``(B,)`` valid steps per row of a padded tensor ``input``; the
                 ``encoder`` masks the steps past them (``forward`` has no lengths: it uses all).
+            context: ``(B, C)`` (``(C,)`` unbatched) per-sequence context vectors; required by
+                ``init="context"`` and refused by the other strategies.
 
         Returns:
             For ``LSTM`` a tuple ``(h_0, c_0)`` of shapes ``(D * num_layers, B, H_out)`` and
@@ -137,9 +155,10 @@ class _InitStateMixin:
             learned state alone.
 
         Raises:
-            ValueError: ``init="encoder"`` without ``input``, or ``batch_size`` differs from the
-                input's batch.
+            ValueError: ``init="encoder"`` without ``input``, ``init="context"`` without a
+                ``context`` of the right shape, or ``batch_size`` differs from the input's batch.
         """
+        self._check_context(context)
         w = self._ref_weight()
         view = None
         if input is not None:
@@ -149,13 +168,17 @@ class _InitStateMixin:
             batch_size = batch
         elif lengths is not None:
             raise ValueError("lengths describes an input: pass input= too")
-        parts = self.init_state.materialize(batch_size, w.dtype, w.device, rows=rows, input=view, lengths=lengths)
+        parts = self.init_state.materialize(
+            batch_size, w.dtype, w.device, rows=rows, input=view, lengths=lengths, context=context
+        )
         return self._pack_state(parts)
 
-    def _default_hx(self, batch_size, dtype: torch.dtype, device: torch.device, input=None):
+    def _default_hx(self, batch_size, dtype: torch.dtype, device: torch.device, input=None, context=None):
         strategy = self.init_state
         if strategy.needs_input:  # a class attribute: static under export, trace and compile
             parts = strategy(batch_size, dtype, device, input=self._batch_and_view(input)[1])
+        elif strategy.needs_context:
+            parts = strategy(batch_size, dtype, device, context=context)
         else:
             parts = strategy(batch_size, dtype, device)  # custom forward(batch_size, dtype, device)
         if all(p is None for p in parts):
@@ -176,6 +199,11 @@ class _RNNBaseMixin(_InitStateMixin):
             return [(d * self.num_layers, h_out), (d * self.num_layers, self.hidden_size)], ["h0", "c0"]
         return [(d * self.num_layers, h_out)], ["h0"]
 
+    def _state_ranges(self):
+        if self.mode == "LSTM":  # h = o * tanh(c), or W_hr of it with proj_size; c unbounded
+            return ["unbounded" if getattr(self, "proj_size", 0) > 0 else "bounded", "unbounded"]
+        return ["nonnegative" if self.mode == "RNN_RELU" else "bounded"]
+
     def _ref_weight(self) -> Tensor:
         return self.weight_ih_l0
 
@@ -189,7 +217,9 @@ class _RNNBaseMixin(_InitStateMixin):
             return input.size(0 if self.batch_first else 1), input if self.batch_first else input.transpose(0, 1)
         raise ValueError(f"input must be (L, H_in), 3-D or a PackedSequence, got {tuple(input.shape)}")
 
-    def forward(self, input, hx=None):
+    def forward(self, input, hx=None, *, context=None):
+        if context is not None:
+            self._check_context(context)
         if hx is None:
             if isinstance(input, PackedSequence):
                 # hx is given in the caller's batch order; torch permutes it for packed input.
@@ -201,7 +231,7 @@ class _RNNBaseMixin(_InitStateMixin):
                 batch, ref = input.size(0 if self.batch_first else 1), input
             else:
                 return super().forward(input, hx)  # torch.nn raises its own ValueError
-            hx = self._default_hx(batch, ref.dtype, ref.device, input)
+            hx = self._default_hx(batch, ref.dtype, ref.device, input, context)
         return super().forward(input, hx)
 
 
@@ -227,6 +257,11 @@ class _CellMixin(_InitStateMixin):
             return [(self.hidden_size,), (self.hidden_size,)], ["h0", "c0"]
         return [(self.hidden_size,)], ["h0"]
 
+    def _state_ranges(self):
+        if isinstance(self, nn.LSTMCell):
+            return ["bounded", "unbounded"]
+        return ["nonnegative" if getattr(self, "nonlinearity", "tanh") == "relu" else "bounded"]
+
     def _ref_weight(self) -> Tensor:
         return self.weight_ih
 
@@ -237,12 +272,14 @@ class _CellMixin(_InitStateMixin):
             raise ValueError(f"input must be (H_in,) or (B, H_in), got {tuple(input.shape)}")
         return (None if input.dim() == 1 else input.size(0)), None
 
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input: Tensor, hx=None, *, context=None):
+        if context is not None:
+            self._check_context(context)
         if hx is None:
             if input.dim() not in (1, 2):
                 return super().forward(input, hx)  # torch.nn raises its own ValueError
             batch = None if input.dim() == 1 else input.size(0)
-            hx = self._default_hx(batch, input.dtype, input.device)
+            hx = self._default_hx(batch, input.dtype, input.device, context=context)
         return super().forward(input, hx)
 
 

@@ -1,7 +1,7 @@
 """Initial-state strategies: one small module each, registered by name in :data:`STRATEGIES`.
 
 Imported in the order the choices are listed to users (zero, noisy, learned, learned_noisy,
-adaptive, encoder).
+adaptive, encoder, context).
 """
 
 # isort: off
@@ -11,6 +11,7 @@ from .noisy import Noisy
 from .learned import Learned, LearnedNoisy
 from .adaptive import Adaptive
 from .encoder import Encoder
+from .context import Context
 # isort: on
 
 BUILTINS.update(STRATEGIES)  # register() now refuses to replace these unless replace=True
@@ -19,6 +20,7 @@ __all__ = [
     "BUILTINS",
     "STRATEGIES",
     "Adaptive",
+    "Context",
     "Encoder",
     "InitialState",
     "Learned",

@@ -13,12 +13,15 @@ Sonnet's ``TrainableState``), and a per-component ``mask`` pins chosen component
 Constructor contract of every strategy (built-in or registered with :func:`register`)::
 
     __init__(self, shapes, batch_dim, *, <any of: names, mask, noise_std, learned_init,
-             adaptive_decay, encoder_steps, encoder_hidden, input_size, device, dtype>)
+             adaptive_decay, encoder_steps, encoder_hidden, context_size, input_size,
+             state_ranges, device, dtype>)
 
 ``shapes`` and ``batch_dim`` come positionally and must reach ``InitialState.__init__``; of the
 options, :func:`build_strategy` passes those the constructor names (all of them when it takes
 ``**options``). A user's option that the constructor does not take has no effect and warns.
-``input_size`` (``H_in``), ``device`` and ``dtype`` come from the module, not from the user.
+``input_size`` (``H_in``), ``state_ranges`` (per component, the range of the states the cell
+emits: ``"bounded"``, ``"nonnegative"`` or ``"unbounded"``), ``device`` and ``dtype`` come from
+the module, not from the user.
 
 Data-conditioned strategies (``encoder``) set the class attribute ``needs_input = True``; the
 module then also passes its input to :meth:`InitialState.forward` (see there). Every other
@@ -48,6 +51,7 @@ OPTION_DEFAULTS = {
     "adaptive_decay": 0.99,
     "encoder_steps": 5,
     "encoder_hidden": 64,
+    "context_size": None,
 }
 # The names users write on the recurrent classes (``init_mask=``), for messages.
 USER_NAMES = {"mask": "init_mask"}
@@ -56,7 +60,7 @@ CONTRACT = (
     "the constructor contract of a strategy is __init__(self, shapes, batch_dim, **options): "
     "shapes and batch_dim positionally, passed on to InitialState.__init__, and any of the "
     "options names, mask, noise_std, learned_init, adaptive_decay, encoder_steps, "
-    "encoder_hidden, input_size, device, dtype by keyword"
+    "encoder_hidden, context_size, input_size, state_ranges, device, dtype by keyword"
 )
 SCRIPT_ERROR = (
     "torch.jit.script is not supported by initstate modules (TorchScript cannot compile a "
@@ -124,10 +128,14 @@ class InitialState(nn.Module):
             state from the module's input: the module then calls
             ``forward(batch_size, dtype, device, rows, input=x, lengths=None)`` (see
             :meth:`forward`), and cells, which see one step per call, refuse it.
+        needs_context: class attribute, ``False`` here. A strategy that sets it ``True`` computes
+            the state from the ``context=`` keyword of the module's ``forward``, passed on as
+            ``forward(batch_size, dtype, device, rows, context=c)`` (``init="context"``).
     """
 
     name: str = "base"
     needs_input: bool = False
+    needs_context: bool = False
 
     def __init__(
         self,
@@ -205,16 +213,19 @@ class InitialState(nn.Module):
         rows: Tensor | Sequence[bool] | None = None,
         input=None,
         lengths: Tensor | None = None,
+        context: Tensor | None = None,
     ) -> tuple[Tensor, ...]:
         """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor.
 
         ``input`` and ``lengths`` (see :meth:`forward`) reach only a strategy with
-        ``needs_input``; the others ignore them.
+        ``needs_input``, ``context`` only one with ``needs_context``; the others ignore them.
         """
         # rows and input only when used: a custom forward(batch_size, dtype, device) keeps working.
         kwargs = {} if rows is None else {"rows": rows}
         if self.needs_input:
             kwargs.update(input=input, lengths=lengths)
+        if self.needs_context:
+            kwargs.update(context=context)
         parts = self(batch_size, dtype, device, **kwargs)
         return self.fill_zeros(parts, batch_size, dtype, device)
 
@@ -292,7 +303,8 @@ def build_strategy(
     """Build the strategy called ``init`` (a name in :data:`STRATEGIES`) for the given shapes.
 
     ``options`` (``noise_std``, ``mask``, ``learned_init``, ``adaptive_decay``,
-    ``encoder_steps``, ``encoder_hidden``, ``input_size``, ``device``, ``dtype``) are validated,
+    ``encoder_steps``, ``encoder_hidden``, ``context_size``, ``input_size``, ``state_ranges``,
+    ``device``, ``dtype``) are validated,
     then passed to the strategy when its constructor names them (all of them to a constructor that
     takes ``**options``). A non-default option the strategy does not
     take has no effect and warns (``UserWarning``, ``stacklevel`` as in :func:`warnings.warn`).
