@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="every study with its question")
     sub.add_parser("names", help="the study names, space-separated (for make)")
+    f = sub.add_parser("findings", help="the README's findings, read from the committed results")
+    f.add_argument("--write", metavar="README", help="replace the findings block of this file")
     for name, text in (("check", "exit 2 with the valid names unless NAME is a study"),
                        ("plan", "what `run NAME` would run and write"), ("run", "train every experiment, then analyse"),
                        ("analyze", "analyse a finished (or partial) sweep")):
@@ -58,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.cmd == "names":
         print(" ".join(all_studies()))
+        return 0
+    if a.cmd == "findings":
+        from . import findings_block, with_findings
+
+        if a.write:
+            path = Path(a.write)
+            path.write_text(with_findings(path.read_text(), Path(path.parent, "results")))
+        else:
+            print(findings_block(Path("results")))
         return 0
     try:
         study = get(a.name)

@@ -27,7 +27,8 @@ class Study:
     sets (``{value}`` is replaced; an empty value leaves the default), for a study whose input is the
     user's (e.g. ``DATA`` -> ``data.path={value}``); ``required`` lists those that must be given.
     ``results_from`` names the option whose value (a file) names the results folder
-    (``results/<results>/<file stem>``)."""
+    (``results/<results>/<file stem>``). ``findings`` is ``"module:function"`` taking the committed
+    results folder and returning the README's lines on it (numbers read from its tables, never typed)."""
 
     name: str
     question: str
@@ -41,6 +42,7 @@ class Study:
     options: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     results_from: str = ""
+    findings: str = ""
 
     def sweep_dir(self, root: Path = Path("sweeps")) -> Path:
         return Path(root) / (self.sweep or self.name)
@@ -60,5 +62,16 @@ class Study:
         return [tpl.format(value=values[k]) for k, tpl in self.options.items() if values.get(k)]
 
     def analyze_function(self):
-        module, func = self.analysis.split(":")
-        return getattr(import_module(module), func)
+        return _load(self.analysis)
+
+    def findings_lines(self, root: Path = Path("results")) -> list[str]:
+        """The README's lines on this study's committed results ([] without results or findings)."""
+        out = Path(root) / (self.results or self.name)
+        if not self.findings or not (out / "runs.csv").exists():
+            return []
+        return _load(self.findings)(out)
+
+
+def _load(target: str):
+    module, func = target.split(":")
+    return getattr(import_module(module), func)

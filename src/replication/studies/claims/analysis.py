@@ -57,3 +57,27 @@ def analyze(sweep: Sweep, out: Path, extensions: Sequence[Extension] = ()) -> li
            "v1": v1_table(out), "extensions": sections}
     write_report(out, render(ctx))
     return json.loads(verdict.to_json(orient="records"))
+
+
+def findings(results: Path) -> list[str]:
+    """The README's lines on a claims study's committed results (verdicts, pooled effects, power)."""
+    from replication.analysis.findings import by_verdict, effect, read
+
+    from .protocol import CLAIMS
+
+    runs, v, pool, reg = (read(results, n) for n in ("runs", "verdicts", "pooled", "regime_power"))
+    main = v[~v["exploratory"].astype(bool)]
+    lines = [f"- [`{results.as_posix()}/REPORT.md`]({results.as_posix()}/REPORT.md): {len(runs)} runs, "
+             f"{runs['dataset'].nunique()} datasets, protocol v2 (δ = 1% of zero's loss)."]
+    for claim in CLAIMS:
+        rows = main[main["claim"] == claim]
+        if len(rows):
+            lines.append(f"  - **{claim}**: {by_verdict(rows)}.")
+    gen = pool[(pool["claim"] == "C1-generalize") & (pool["subset"] == "all")] if len(pool) else pool
+    if len(gen):
+        lines.append(f"  - Test-loss effect against zero pooled over {int(gen['k'].max())} datasets (% of zero's loss): "
+                     + ", ".join(f"{r.a} {effect(r.estimate, r.ci_low, r.ci_high)}" for r in gen.itertuples()) + ".")
+    if len(reg) and "mde_pct_test" in reg:
+        lo, hi = reg["mde_pct_test"].min(), reg["mde_pct_test"].max()
+        lines.append(f"  - Smallest detectable test-loss effect per dataset: {lo:.2f}% to {hi:.2f}% of zero's loss.")
+    return lines

@@ -6,6 +6,7 @@ from ..base import Study
 STUDIES = (
     Study(name="conditioned", question="does an encoder of the first steps beat a learned h0, or a warm-up?",
           experiments=("conditioned", "conditioned_warmup"), analysis="replication.studies.conditioned.analysis:analyze",
+          findings="replication.studies.conditioned.analysis:findings",
           notebooks=("05_conditioned.ipynb",), tests=("tests/studies/test_conditioned.py",),
           budget="10 min with set-up on 2 CPU cores"),
 )

@@ -31,3 +31,15 @@ def analyze(sweep: Sweep, out: Path) -> list[dict]:
            "skipped": sweep.skipped}
     write_report(out, render(ctx))
     return verdict_records(table)
+
+
+def findings(results: Path) -> list[str]:
+    """The README's lines: each comparison's verdict per dataset (exploratory)."""
+    from replication.analysis.findings import by_verdict, read
+
+    t = read(results, "conditioned_comparisons")
+    lines = [f"- [`{results.as_posix()}/REPORT.md`]({results.as_posix()}/REPORT.md) (exploratory; every arm "
+             "scored on the same steps):"]
+    for (a, b), g in t.groupby(["a", "b"], sort=False):
+        lines.append(f"  - **{a} vs {b}**: {by_verdict(g)}.")
+    return lines

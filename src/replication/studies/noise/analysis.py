@@ -22,3 +22,26 @@ def analyze(sweep: Sweep, out: Path) -> list[dict]:
     figs = figures(t, sweep.curves, out / "figures")
     write_report(out, render(t, {**sweep.meta, "runs": len(sweep.runs)}, figs, sweep.skipped))
     return verdict_list(t["grid"])
+
+
+def findings(results: Path) -> list[str]:
+    """The README's lines: per family, the σ > 0 points better or worse than the family's σ = 0 end."""
+    from replication.analysis.findings import read
+    from replication.analysis.fmt import pct
+
+    g = read(results, "noise_grid")
+    lines = [f"- [`{results.as_posix()}/REPORT.md`]({results.as_posix()}/REPORT.md): "
+             f"σ ∈ {{{', '.join(f'{s:g}' for s in sorted(g['sigma'].unique()))}}} on {g['dataset'].nunique()} datasets."]
+    for fam, ref in N.FAMILIES.items():
+        pts = g[(g["family"] == fam) & (g["sigma"] > 0)]
+        col = f"vs_{ref}"
+        parts = []
+        for verdict in ("better", "worse", "negligible", "inconclusive"):
+            hit = pts[pts[f"{col}_verdict"] == verdict]
+            if verdict in ("better", "worse"):
+                text = ", ".join(f"{r.dataset} σ={r.sigma:g} ({pct(getattr(r, f'{col}_pct'))})" for r in hit.itertuples())
+                parts.append(f"{verdict}: {text or 'none'}")
+            else:
+                parts.append(f"{verdict}: {len(hit)} of {len(pts)} points")
+        lines.append(f"  - **{fam}** against {ref}: " + "; ".join(parts) + ".")
+    return lines

@@ -18,7 +18,7 @@ from replication.analysis.plotting import ordered_labels
 from replication.analysis.stats import mean_ci
 from replication.studies.claims.protocol import BLOG_PPL, BLOG_STRATEGIES
 
-# r2rt's table (word-level PTB, one run per variant; DESIGN.md §1): best val ppl, its epoch, train ppl
+# r2rt's table (word-level PTB, one run per variant; docs/reference.md, "r2rt"): best val ppl, its epoch, train ppl
 # then, epoch 0 train / val, epoch 19 train / val.
 R2RT = pd.DataFrame(
     [("zero", 162.42, 13, 96.40, 674.6, 483.9, 73.2, 168.5),
