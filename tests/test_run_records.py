@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from replication import config as config_mod
-from replication import run as run_mod
+from replication import trainer as trainer_mod
 from replication.run import ConfigError, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_killed_rerun_with_another_config_leaves_no_stale_summary(tmp_path, monk
     """Defect 1: A finishes; B (other config, same directory) is killed; A must not be skipped."""
     a = cfg_of(tmp_path, "trainer.epochs=2")
     train(a, **quiet)
-    real = run_mod.run_epoch
+    real = trainer_mod.run_epoch
     calls = {"n": 0}
 
     def dying(model, data, split, *args, **kw):
@@ -46,10 +46,10 @@ def test_killed_rerun_with_another_config_leaves_no_stale_summary(tmp_path, monk
                 raise KeyboardInterrupt
         return real(model, data, split, *args, **kw)
 
-    monkeypatch.setattr(run_mod, "run_epoch", dying)
+    monkeypatch.setattr(trainer_mod, "run_epoch", dying)
     with pytest.raises(KeyboardInterrupt):
         train(cfg_of(tmp_path, "trainer.epochs=3", "trainer.lr=0.01"), **quiet)
-    monkeypatch.setattr(run_mod, "run_epoch", real)
+    monkeypatch.setattr(trainer_mod, "run_epoch", real)
     d = run_dir(tmp_path)
     assert not (d / "summary.json").exists()  # never A's summary beside B's config and metrics
     assert "lr: 0.01" in (d / "config.yaml").read_text()

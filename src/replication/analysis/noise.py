@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ..records import state_key
 from . import stats as S
 from .protocol import ALPHA, DELTA, GENERALIZE
 
@@ -37,7 +38,7 @@ FAMILIES = {"noisy": "zero", "learned_noisy": "learned"}  # family -> the label 
 DEFAULT_SIGMA = 0.3  # σ of the plain labels (conf/init_state/*.yaml: r2rt's 0.3)
 STUDY = ("zero", "learned", "noisy", "learned_noisy", "adaptive")
 OK = ("better", "negligible")
-SIGMA_KEY, ERROR_KEY = "state/h0_noise_scale", "state/h0_error_ema"
+SIGMA_KEY, ERROR_KEY = state_key("h0", "noise_scale"), state_key("h0", "error_ema")  # adaptive's diagnostics()
 _SUFFIX = re.compile(r"_s([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
 
 GRID_COLUMNS = ["dataset", "family", "sigma", "label", "n", "mean", "ci_low", "ci_high", "rel_sigma_h",
