@@ -77,9 +77,9 @@ def test_custom_dataset_trains(tmp_path):
 @pytest.mark.parametrize(
     "override,match",
     [
-        ("init_state.noise_std=-0.1", "init_state.noise_std=-0.1 is not allowed; valid: >= 0"),
+        ("init_state.noise_std=-0.1", "init_state: noise_std must be a non-negative finite number, got -0.1"),
         ("trainer.batch_size=0", "trainer.batch_size=0 is not allowed; valid: >= 1"),
-        ("init_state.name=learnt", "valid: zero, noisy, learned, learned_noisy, adaptive"),
+        ("init_state.name=learnt", "unknown init 'learnt'; valid choices: zero, noisy, learned, learned_noisy, adaptive"),
         ("trainer.optimizer=rmsprop", "valid: adam, adamw, sgd"),
         ("model.bidirectional=true", "needs a classify dataset"),
         ("trainer.device=cuda:7", "no CUDA device"),
