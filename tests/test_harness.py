@@ -346,3 +346,26 @@ def test_encoder_and_warmup_train_in_every_regime(tmp_path, data):
     s = train(make_cfg(tmp_path, "init_state=encoder", "init_state.encoder_steps=3", "trainer.warmup=2",
                        "trainer.score_from=3", "trainer.epochs=2", data=data), log=lambda *_: None)
     assert s["status"] == "finished" and np.isfinite(s["test_at_best"])
+
+
+def test_the_row_asks_the_strategy_for_its_diagnostics(tmp_path):
+    """A strategy's metrics are its parameter norms and its diagnostics(), one key per component;
+    an attribute outside diagnostics() (here a noise_scale) is not probed for."""
+    from initstate.strategies import STRATEGIES
+    from initstate.strategies.zero import Zero
+
+    @initstate.register("probe_diagnostics")
+    class Probe(Zero):
+        noise_scale = torch.tensor([9.0, 9.0])
+        grad_ema = torch.tensor([9.0, 9.0])
+
+        def diagnostics(self):
+            return {"spread": torch.tensor([1.5, 2.5])}
+
+    try:
+        train(make_cfg(tmp_path, "init_state.name=probe_diagnostics"), log=lambda *_: None)
+    finally:
+        STRATEGIES.pop("probe_diagnostics")
+    d = tmp_path / "sweeps" / "dev" / "synthetic_short" / "probe_diagnostics" / "seed=0"
+    row = json.loads((d / "metrics.jsonl").read_text().splitlines()[0])
+    assert {k: v for k, v in row.items() if k.startswith("state/")} == {"state/h0_spread": 1.5, "state/c0_spread": 2.5}
