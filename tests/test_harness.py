@@ -10,7 +10,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import initstate
+from replication import records
 from replication import run as run_mod
+from replication import trainer as trainer_mod
 from replication.run import ConfigError, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,9 +77,9 @@ def test_custom_dataset_trains(tmp_path):
 @pytest.mark.parametrize(
     "override,match",
     [
-        ("init_state.noise_std=-0.1", "init_state.noise_std=-0.1 is not allowed; valid: >= 0"),
+        ("init_state.noise_std=-0.1", "init_state: noise_std must be a non-negative finite number, got -0.1"),
         ("trainer.batch_size=0", "trainer.batch_size=0 is not allowed; valid: >= 1"),
-        ("init_state.name=learnt", "valid: zero, noisy, learned, learned_noisy, adaptive"),
+        ("init_state.name=learnt", "unknown init 'learnt'; valid choices: zero, noisy, learned, learned_noisy, adaptive"),
         ("trainer.optimizer=rmsprop", "valid: adam, adamw, sgd"),
         ("model.bidirectional=true", "needs a classify dataset"),
         ("trainer.device=cuda:7", "no CUDA device"),
@@ -148,7 +150,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     overrides = ("init_state=noisy", "trainer.epochs=3", "seed=3", "trainer.checkpoint_every_s=0")
     train(make_cfg(tmp_path / "a", *overrides), log=lambda *_: None)
 
-    real = run_mod.run_epoch
+    real = trainer_mod.run_epoch
     calls = {"train": 0}
 
     def dying(model, data, split, *a, **kw):
@@ -158,12 +160,12 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
                 raise KeyboardInterrupt  # killed during the second epoch
         return real(model, data, split, *a, **kw)
 
-    monkeypatch.setattr(run_mod, "run_epoch", dying)
+    monkeypatch.setattr(trainer_mod, "run_epoch", dying)
     with pytest.raises(KeyboardInterrupt):
         train(make_cfg(tmp_path / "b", *overrides), log=lambda *_: None)
     run_dir = tmp_path / "b" / "sweeps" / "dev" / "synthetic_short" / "noisy" / "seed=3"
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists()
-    monkeypatch.setattr(run_mod, "run_epoch", real)
+    monkeypatch.setattr(trainer_mod, "run_epoch", real)
     lines = []
     train(make_cfg(tmp_path / "b", *overrides), log=lines.append)
     assert lines[0].startswith("[resume]") and "epoch 1" in lines[0]
@@ -172,7 +174,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 
 def test_checkpoints_are_rate_limited(tmp_path, monkeypatch):
     saves = []
-    monkeypatch.setattr(run_mod, "atomic_torch_save", lambda path, obj: saves.append(obj["epoch"]))
+    monkeypatch.setattr(records, "atomic_torch_save", lambda path, obj: saves.append(obj["epoch"]))
     train(make_cfg(tmp_path / "a", "trainer.epochs=4", "trainer.checkpoint_every_s=0"), log=lambda *_: None)
     assert saves == [0, 1, 2, 3]
     saves.clear()
@@ -181,7 +183,7 @@ def test_checkpoints_are_rate_limited(tmp_path, monkeypatch):
 
 
 def test_min_epochs_holds_off_early_stopping(tmp_path, monkeypatch):
-    real = run_mod.run_epoch
+    real = trainer_mod.run_epoch
     worse = iter(range(1, 100))
 
     def flat_val(model, data, split, *a, **kw):
@@ -190,7 +192,7 @@ def test_min_epochs_holds_off_early_stopping(tmp_path, monkeypatch):
             out.loss_sum = float(next(worse)) * max(out.count, 1)
         return out
 
-    monkeypatch.setattr(run_mod, "run_epoch", flat_val)
+    monkeypatch.setattr(trainer_mod, "run_epoch", flat_val)
     s = train(make_cfg(tmp_path / "a", "trainer.epochs=20", "trainer.early_stopping=2"), log=lambda *_: None)
     assert (s["status"], s["epochs_run"], s["best_epoch"]) == ("early_stopped", 3, 0)
     worse = iter(range(1, 100))
@@ -344,3 +346,26 @@ def test_encoder_and_warmup_train_in_every_regime(tmp_path, data):
     s = train(make_cfg(tmp_path, "init_state=encoder", "init_state.encoder_steps=3", "trainer.warmup=2",
                        "trainer.score_from=3", "trainer.epochs=2", data=data), log=lambda *_: None)
     assert s["status"] == "finished" and np.isfinite(s["test_at_best"])
+
+
+def test_the_row_asks_the_strategy_for_its_diagnostics(tmp_path):
+    """A strategy's metrics are its parameter norms and its diagnostics(), one key per component;
+    an attribute outside diagnostics() (here a noise_scale) is not probed for."""
+    from initstate.strategies import STRATEGIES
+    from initstate.strategies.zero import Zero
+
+    @initstate.register("probe_diagnostics")
+    class Probe(Zero):
+        noise_scale = torch.tensor([9.0, 9.0])
+        grad_ema = torch.tensor([9.0, 9.0])
+
+        def diagnostics(self):
+            return {"spread": torch.tensor([1.5, 2.5])}
+
+    try:
+        train(make_cfg(tmp_path, "init_state.name=probe_diagnostics"), log=lambda *_: None)
+    finally:
+        STRATEGIES.pop("probe_diagnostics")
+    d = tmp_path / "sweeps" / "dev" / "synthetic_short" / "probe_diagnostics" / "seed=0"
+    row = json.loads((d / "metrics.jsonl").read_text().splitlines()[0])
+    assert {k: v for k, v in row.items() if k.startswith("state/")} == {"state/h0_spread": 1.5, "state/c0_spread": 2.5}

@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from replication import config as config_mod
-from replication import run as run_mod
+from replication import trainer as trainer_mod
 from replication.run import ConfigError, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_killed_rerun_with_another_config_leaves_no_stale_summary(tmp_path, monk
     """Defect 1: A finishes; B (other config, same directory) is killed; A must not be skipped."""
     a = cfg_of(tmp_path, "trainer.epochs=2")
     train(a, **quiet)
-    real = run_mod.run_epoch
+    real = trainer_mod.run_epoch
     calls = {"n": 0}
 
     def dying(model, data, split, *args, **kw):
@@ -46,10 +46,10 @@ def test_killed_rerun_with_another_config_leaves_no_stale_summary(tmp_path, monk
                 raise KeyboardInterrupt
         return real(model, data, split, *args, **kw)
 
-    monkeypatch.setattr(run_mod, "run_epoch", dying)
+    monkeypatch.setattr(trainer_mod, "run_epoch", dying)
     with pytest.raises(KeyboardInterrupt):
         train(cfg_of(tmp_path, "trainer.epochs=3", "trainer.lr=0.01"), **quiet)
-    monkeypatch.setattr(run_mod, "run_epoch", real)
+    monkeypatch.setattr(trainer_mod, "run_epoch", real)
     d = run_dir(tmp_path)
     assert not (d / "summary.json").exists()  # never A's summary beside B's config and metrics
     assert "lr: 0.01" in (d / "config.yaml").read_text()
@@ -153,3 +153,105 @@ def test_read_only_sweep_real_permissions(tmp_path):
     (tmp_path / "sweeps").chmod(0o555)
     p = subprocess.run([sys.executable, str(TRAIN), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "[skip]" in p.stdout and "Traceback" not in p.stderr
+
+
+# A tiny adaptive run computed by the harness BEFORE run.train was split into steps (commit f4bb7ab):
+# the refactor, and any later one, must give these numbers and these metric names in this order.
+PINNED_ROWS = [
+    {"epoch": 0, "train_loss": 1.035689902305603, "train_loss_clean": 1.0078705549240112,
+     "val_loss": 1.1103254556655884, "gap": 0.10245490074157715, "state/h0_norm": 0.01477852649986744,
+     "state/c0_norm": 0.015627020969986916, "state/h0_noise_scale": 0.2997961938381195,
+     "state/c0_noise_scale": 0.30032336711883545, "state/h0_error_ema": 0.002560457680374384,
+     "state/c0_error_ema": 0.005229033529758453, "val_early": 1.3001829719170928,
+     "test_loss": 1.0135893821716309, "test_early": 1.0902762176236138},
+    {"epoch": 1, "train_loss": 1.0194016695022583, "train_loss_clean": 0.9934630393981934,
+     "val_loss": 1.0959101915359497, "gap": 0.10244715213775635, "state/h0_norm": 0.025089245289564133,
+     "state/c0_norm": 0.02461259998381138, "state/h0_noise_scale": 0.30008530616760254,
+     "state/c0_noise_scale": 0.3005172908306122, "state/h0_error_ema": 0.002562927082180977,
+     "state/c0_error_ema": 0.0052324095740914345, "val_early": 1.2825420882552863,
+     "test_loss": 0.9999110102653503, "test_early": 1.0799827438779175},
+]
+PINNED_SUMMARY = {
+    "best_epoch": 1, "best_val_loss": 1.0959101915359497, "config_hash": "f40e000d7acbb5d2",
+    "data": "synthetic_short", "diverged": False, "early_k": 5, "epochs_max": 2, "epochs_run": 2,
+    "final_train_loss": 1.0194016695022583, "final_train_loss_clean": 0.9934630393981934,
+    "gap_at_best": 0.10244715213775635, "label": "adaptive", "noise_std": 0.3,
+    "position_profile": [0.9411102253943682, 1.1242546830326319, 1.1506484560668468, 1.644454188644886,
+                         1.5522428881376982, 0.8341301954351366],
+    "regime": "windows", "seed": 0,
+    "sizes": {"test": {"sequences": 8, "steps": 200}, "train": {"sequences": 40, "steps": 1000},
+              "val": {"sequences": 8, "steps": 200}},
+    "state_rms": {"c": 0.3428700744153994, "h": 0.16699411594314134}, "status": "finished",
+    "strategy": "adaptive", "task": "forecast", "test_at_best": 0.9999110102653503,
+    "test_early_at_best": 1.0799827438779175, "train_at_best": 1.0194016695022583,
+    "train_clean_at_best": 0.9934630393981934, "val_early_at_best": 1.2825420882552863,
+}
+
+
+def test_a_tiny_run_gives_the_numbers_of_the_harness_before_the_refactor(tmp_path):
+    s = train(cfg_of(tmp_path, "init_state=adaptive", "trainer.epochs=2", "trainer.max_position=6",
+                     "model.embedding_dim=4"), **quiet)
+    d = run_dir(tmp_path, label="adaptive")
+    rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [[k for k in r if k != "wall_time"] for r in rows] == [list(r) for r in PINNED_ROWS]
+    assert [{k: v for k, v in r.items() if k != "wall_time"} for r in rows] == [
+        pytest.approx(r, rel=1e-6) for r in PINNED_ROWS]
+    written = json.loads((d / "summary.json").read_text())
+    assert written == s  # what train() returns is what it wrote
+    assert sorted(written) == sorted([*PINNED_SUMMARY, "wall_time"])
+    for key, want in PINNED_SUMMARY.items():
+        close = isinstance(want, float) or key in ("position_profile", "state_rms")
+        assert written[key] == (pytest.approx(want, rel=1e-6) if close else want), key
+
+
+def test_the_checkpoint_holds_the_fields_older_checkpoints_have(tmp_path, monkeypatch):
+    """A killed run of the previous harness must resume: the file keeps the same keys."""
+    from replication import records
+
+    saved = []
+    monkeypatch.setattr(records, "atomic_torch_save", lambda path, obj: saved.append(obj))
+    train(cfg_of(tmp_path, "trainer.epochs=2", "trainer.checkpoint_every_s=0"), **quiet)
+    assert [sorted(o) for o in saved] == [sorted(["config_hash", "epoch", "model", "optimizer", "rng", "history",
+                                                  "best", "bad_epochs", "elapsed"])] * 2
+    assert [o["epoch"] for o in saved] == [0, 1] and len(saved[1]["history"]) == 2
+
+
+@pytest.mark.parametrize("data", ["japanese_vowels", "synthetic_short"])
+def test_summary_json_has_the_declared_shape(tmp_path, data):
+    from replication.records import BestEpoch, Summary, check_summary
+
+    over = [] if data == "synthetic_short" else ["data=japanese_vowels"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("train", overrides=[f"paths.sweeps_root={tmp_path}/sweeps", "trainer.epochs=1",
+                                          *(TINY if data == "synthetic_short" else TINY[:3]), *over])
+    train(cfg, **quiet)
+    s = json.loads(next((tmp_path / "sweeps").rglob("summary.json")).read_text())
+    required, optional = Summary.__required_keys__, BestEpoch.__optional_keys__
+    assert required <= set(s) <= required | optional
+    classify = s["task"] == "classify"
+    assert ("val_acc_at_best" in s) == classify and (s["val_early_at_best"] is None) == classify
+    check_summary(s)  # every value has its declared JSON type
+
+
+def test_a_diverged_first_epoch_leaves_out_every_best_entry(tmp_path):
+    from replication.records import Summary
+
+    s = train(cfg_of(tmp_path, "trainer.optimizer=sgd", "trainer.lr=1e12", "trainer.grad_clip=0", "model=rnn"), **quiet)
+    assert s["status"] == "diverged" and set(s) == Summary.__required_keys__
+
+
+def test_collect_reads_only_declared_keys_and_names_a_mistyped_one(tmp_path, capsys):
+    import importlib
+
+    from replication.records import SUMMARY_TYPES
+
+    collect_mod = importlib.import_module("replication.analysis.collect")  # the package exports collect()
+
+    assert set(collect_mod._COPIED) <= set(SUMMARY_TYPES)  # collect guesses no name the writer does not write
+    train(cfg_of(tmp_path, "trainer.epochs=1"), **quiet)
+    path = run_dir(tmp_path) / "summary.json"
+    s = json.loads(path.read_text())
+    path.write_text(json.dumps({**s, "best_val_loss": "1.2"}))
+    runs, _, _ = collect_mod.collect(tmp_path / "sweeps")
+    assert runs.empty
+    assert capsys.readouterr().err.strip() == f"skipping {path}: 'best_val_loss' is \"1.2\", not float"

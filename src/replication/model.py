@@ -97,21 +97,6 @@ def per_step_loss(task: str, outputs: Tensor, targets: Tensor) -> Tensor:
     return nn.functional.cross_entropy(outputs, targets, reduction="none")
 
 
-def state_norms(model: SequenceModel) -> dict[str, float]:
-    """Norms of the learned initial state and, for ``adaptive``, its noise scale (for logging)."""
-    strat = model.rnn.init_state
-    out: dict[str, float] = {}
-    for name, p in strat.named_parameters():
-        out[f"state/{name}_norm"] = p.detach().norm().item()
-    if hasattr(strat, "noise_scale"):
-        for name, s in zip(strat.names, strat.noise_scale.tolist()):
-            out[f"state/{name}_noise_scale"] = s
-    if hasattr(strat, "grad_ema"):  # adaptive: the start-of-sequence error its sigma follows
-        for name, e in zip(strat.names, strat.grad_ema.tolist()):
-            out[f"state/{name}_error_ema"] = e
-    return out
-
-
 @torch.no_grad()
 def accuracy(outputs: Tensor, targets: Tensor) -> Tensor:
     """``(B,)`` 1.0 where the arg-max class is right."""

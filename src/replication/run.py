@@ -4,9 +4,11 @@ A run's records live in ONE directory: Hydra's output directory when launched th
 (``hydra.run.dir`` / ``hydra.sweep.dir``+``subdir``; by default
 ``<sweeps_root>/<sweep_name>/<data>/<label>/seed=<k>``), else the same default path. Written
 atomically there: ``config.yaml`` (resolved, headed by the run key), ``metrics.jsonl`` (one line
-per epoch), ``summary.json`` (written last: its presence with a matching ``config_hash`` marks the
-run finished), ``wandb/`` and, while running, ``checkpoint.pt`` (removed at the end) from which a
-killed run resumes.
+per epoch), ``summary.json`` (:class:`~replication.records.Summary`; written last: its presence
+with a matching ``config_hash`` marks the run finished), ``wandb/`` and, while running,
+``checkpoint.pt`` (:class:`~replication.records.RunState`, removed at the end) from which a killed
+run resumes. :func:`train` reads as these steps; one epoch's work is
+:func:`replication.trainer.fit_epoch`.
 
 The run key hashes everything that determines the numbers: the config (minus where/how it is
 logged) and the content of the data (:meth:`SequenceDataset.fingerprint`), so a rewritten data file
@@ -19,16 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .io import atomic_torch_save, atomic_write_json, atomic_write_text
-from .model import SequenceModel, state_norms
+from .io import atomic_write_text
+from .model import SequenceModel
+from .records import CHECKPOINT, METRICS, SUMMARY, RunState, Summary, check_summary, write_summary
 from .schema import ConfigError, validate
 from .tracking import make_tracker
-from .trainer import make_optimizer, run_epoch, state_rms
+from .trainer import EpochResult, Loop, fit_epoch, make_optimizer, state_rms
 
 __all__ = ["ConfigError", "build_model", "finished", "load_dataset", "train", "validate"]
 
@@ -40,7 +44,6 @@ NON_SEMANTIC_TRAINER = ("threads", "progress", "checkpoint", "checkpoint_every_s
 OFF_VALUES = {"trainer": {"min_epochs": 0, "warmup": 0, "score_from": 0},
               "init_state": {"encoder_steps": 5, "encoder_hidden": 64}}
 CLEAN_SUBSET_SEED = 0  # the train subset scored with the noise off: the same for every run
-EVAL_CHUNK = 1000  # time steps per evaluation call in the stateful regime
 
 
 def load_dataset(cfg: DictConfig):
@@ -135,40 +138,13 @@ def resolve_run_dir(cfg: DictConfig, data_name: str, run_dir: str | Path | None 
     return default_run_dir(cfg, data_name).absolute()
 
 
-def finished(run_dir: Path, key: str) -> dict | None:
-    """The summary of a finished run with this key in ``run_dir``, else None (reads only)."""
-    try:
-        done = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return done if isinstance(done, dict) and done.get("config_hash") == key else None
+def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> Summary:
+    """Train one run described by ``cfg`` and return its summary (also in ``summary.json``).
 
-
-def _clear_stale(run_dir: Path, key: str) -> None:
-    """Remove the records of another key: the summary first (its presence means "finished")."""
-    summary = run_dir / "summary.json"
-    if summary.exists():
-        summary.unlink()
-    ckpt = run_dir / "checkpoint.pt"
-    if ckpt.exists():
-        try:
-            same = torch.load(ckpt, map_location="cpu", weights_only=False).get("config_hash") == key
-        except Exception:  # noqa: BLE001 - an unreadable checkpoint is as stale as a foreign one
-            same = False
-        if same:
-            return  # a killed run of this key: its metrics belong to it and it resumes
-        ckpt.unlink()
-    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> dict:
-    """Train one run described by ``cfg`` and return its summary (also in ``summary.json``)."""
+    The steps: check the config and the data, skip a finished run, open the run directory (clearing
+    another key's records), set up the model, restore a killed run, then epoch after epoch train and
+    evaluate (:func:`~replication.trainer.fit_epoch`) and record, and finish with the summary.
+    """
     validate(cfg)
     torch.set_num_threads(int(cfg.trainer.threads))
     dataset = load_dataset(cfg)
@@ -178,136 +154,165 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> d
     if done is not None:
         log(f"[skip] {run_dir} already finished ({done['status']})")
         return done
+    open_run_dir(run_dir, key, cfg)
+    loop = set_up(cfg, dataset)
+    state = restore(run_dir, key, loop, log)
+    status = "finished"
+    with Recorder.start(cfg, dataset, run_dir, state) as rec:
+        for epoch in range(state.epoch + 1, int(cfg.trainer.epochs)):
+            result = fit_epoch(loop, epoch, state.best.get("best_val_loss"), state.elapsed)
+            if result.failure:
+                status = "diverged"
+                log(f"[diverged] {rec.name}: non-finite {result.failure} loss in epoch {epoch}")
+                break
+            rec.record(state, epoch, result, loop)
+            if stops_early(state, cfg.trainer):
+                status = "early_stopped"
+                break
+    return finish(cfg, loop, state, status, rec, log)
+
+
+def finished(run_dir: Path, key: str) -> Summary | None:
+    """The summary of a finished run with this key in ``run_dir``, else None (reads only)."""
+    try:
+        done = json.loads((run_dir / SUMMARY).read_text())
+        check_summary(done)
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is not an object
+        return None
+    return done if done.get("config_hash") == key else None
+
+
+def open_run_dir(run_dir: Path, key: str, cfg: DictConfig) -> None:
+    """Create the run directory, remove another key's records, write ``config.yaml`` headed by the key."""
     run_dir.mkdir(parents=True, exist_ok=True)
     _clear_stale(run_dir, key)
     atomic_write_text(run_dir / "config.yaml", f"# config_hash: {key}\n" + OmegaConf.to_yaml(cfg, resolve=True))
-    summary_path, ckpt_path = run_dir / "summary.json", run_dir / "checkpoint.pt"
 
+
+def _clear_stale(run_dir: Path, key: str) -> None:
+    """Remove the records of another key: the summary first (its presence means "finished")."""
+    (run_dir / SUMMARY).unlink(missing_ok=True)
+    ckpt = run_dir / CHECKPOINT
+    if ckpt.exists():
+        try:
+            same = RunState.load(ckpt).config_hash == key
+        except Exception:  # noqa: BLE001 - an unreadable checkpoint is as stale as a foreign one
+            same = False
+        if same:
+            return  # a killed run of this key: its metrics belong to it and it resumes
+        ckpt.unlink()
+    (run_dir / METRICS).unlink(missing_ok=True)
+
+
+def set_up(cfg: DictConfig, dataset) -> Loop:
+    """The model, its optimizer and the clean train subset, on the configured device."""
     t = cfg.trainer
     device = resolve_device(str(t.device))
     model = build_model(cfg, dataset).to(device)
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.weight_decay)
     # Noise-free training loss (protocol v2): a fixed subset of train, no smaller than val.
-    clean_split = dataset.subset("train", dataset.val.total_steps, CLEAN_SUBSET_SEED)
-    history: list[dict] = []
-    best: dict = {}
-    start_epoch, bad_epochs, elapsed = 0, 0, 0.0
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck["config_hash"] == key:
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            torch.set_rng_state(ck["rng"])
-            history, best = ck["history"], ck["best"]
-            start_epoch, bad_epochs, elapsed = ck["epoch"] + 1, ck["bad_epochs"], ck["elapsed"]
-            log(f"[resume] {run_dir} from epoch {start_epoch}")
+    clean = dataset.subset("train", dataset.val.total_steps, CLEAN_SUBSET_SEED)
+    return Loop(model, optimizer, dataset, clean, int(cfg.seed), t, device)
 
-    name = f"{dataset.name}-{cfg.init_state.label}-{cfg.seed}"
-    logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
-    logger_cfg["dir"] = logger_cfg.get("dir") or str(run_dir)
-    tracker = make_tracker(
-        logger_cfg, group=str(cfg.sweep_name), job_type=str(cfg.init_state.label), name=name,
-        config=OmegaConf.to_container(cfg, resolve=True),
-    )
-    status, exit_code = "finished", 0
-    bar = _progress(cfg, name, start_epoch)
-    last_save = time.perf_counter()
-    k, max_pos = int(t.early_k), max(int(t.max_position), int(t.early_k))
-    try:
-        for epoch in range(start_epoch, int(t.epochs)):
-            t0 = time.perf_counter()
-            gen = torch.Generator().manual_seed(int(cfg.seed) * 100_003 + epoch)  # data order: seed only
-            common = dict(tbptt=int(t.tbptt), device=device)
-            tr = run_epoch(model, dataset, "train", int(t.batch_size), optimizer=optimizer, generator=gen,
-                           grad_clip=float(t.grad_clip), skip=int(t.warmup), **common)
-            if not tr.finite:
-                status = "diverged"
-                log(f"[diverged] {name}: non-finite training loss in epoch {epoch}")
-                break
-            # Evaluation carries the state through whole sequences anyway (no backward pass), so
-            # long chunks give the same losses as tbptt-sized ones in far fewer Python steps.
-            ev = dict(batch_size=int(t.eval_batch_size), max_position=max_pos, device=device,
-                      tbptt=max(int(t.tbptt), EVAL_CHUNK), skip=max(int(t.warmup), int(t.score_from)))
-            # The clean pass draws no noise (eval mode), so the global RNG is untouched by it.
-            cl = run_epoch(model, dataset, clean_split, **ev)
-            va = run_epoch(model, dataset, "val", **ev)
-            improved = not best or va.loss < best["best_val_loss"]
-            # Test is reported only at the best validation epoch, so it is evaluated only when
-            # validation improves (evaluation is deterministic: the numbers are the same, ~1/6 less time).
-            te = run_epoch(model, dataset, "test", **ev) if improved else None
-            if not (cl.finite and va.finite and (te is None or te.finite)):
-                status = "diverged"
-                log(f"[diverged] {name}: non-finite evaluation loss in epoch {epoch}")
-                break
-            elapsed += time.perf_counter() - t0
-            row = {
-                "epoch": epoch, "train_loss": tr.loss, "train_loss_clean": cl.loss, "val_loss": va.loss,
-                "gap": va.loss - cl.loss, "wall_time": elapsed, **state_norms(model),
-            }
-            if dataset.task == "classify":
-                row.update(train_acc=tr.accuracy, train_acc_clean=cl.accuracy, val_acc=va.accuracy)
-            else:
-                row.update(val_early=va.early(k))
-            if te is not None:
-                row.update(test_loss=te.loss, **({"test_acc": te.accuracy} if dataset.task == "classify"
-                                                 else {"test_early": te.early(k)}))
-            history.append(row)
-            if improved:
-                best = {
-                    "best_epoch": epoch, "best_val_loss": va.loss, "test_at_best": te.loss,
-                    "train_at_best": tr.loss, "train_clean_at_best": cl.loss, "gap_at_best": va.loss - cl.loss,
-                    "val_early_at_best": row.get("val_early"), "test_early_at_best": row.get("test_early"),
-                    "position_profile": va.profile()[: int(t.max_position)],
-                }
-                if dataset.task == "classify":
-                    best.update(val_acc_at_best=va.accuracy, test_acc_at_best=te.accuracy)
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-            atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-            tracker.log({k_: v for k_, v in row.items() if k_ != "epoch" and v is not None}, step=epoch)
-            # Saving is a sizeable share of a seconds-long run's time, so it is rate-limited.
-            if t.checkpoint and time.perf_counter() - last_save >= float(t.checkpoint_every_s):
-                last_save = time.perf_counter()
-                atomic_torch_save(ckpt_path, {
-                    "config_hash": key, "epoch": epoch, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-                    "history": history, "best": best, "bad_epochs": bad_epochs, "elapsed": elapsed,
-                })
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(train=f"{tr.loss:.4f}", val=f"{va.loss:.4f}")
-            if int(t.early_stopping) > 0 and bad_epochs >= int(t.early_stopping) and len(history) >= int(t.min_epochs):
-                status = "early_stopped"
-                break
-    except BaseException:
-        exit_code = 1
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        if exit_code:
-            tracker.finish(exit_code)
+
+def restore(run_dir: Path, key: str, loop: Loop, log) -> RunState:
+    """The state a killed run of this key checkpointed, put back into ``loop``; else a fresh one."""
+    path = run_dir / CHECKPOINT
+    state = RunState.load(path, map_location=loop.device) if path.exists() else None
+    if state is None or state.config_hash != key:  # open_run_dir removed another key's checkpoint
+        return RunState(key)
+    state.restore(loop.model, loop.optimizer)
+    log(f"[resume] {run_dir} from epoch {state.epoch + 1}")
+    return state
+
+
+def stops_early(state: RunState, t) -> bool:
+    """``trainer.early_stopping`` epochs without a better val loss, and ``min_epochs`` run."""
+    patience = int(t.early_stopping)
+    return patience > 0 and state.bad_epochs >= patience and len(state.history) >= int(t.min_epochs)
+
+
+@dataclass
+class Recorder:
+    """A run's records while it trains: ``metrics.jsonl``, the tracker, the checkpoint and the
+    progress bar. As a context manager it closes the bar, and on an exception the tracker."""
+
+    run_dir: Path
+    name: str
+    tracker: object
+    bar: object
+    checkpoint_every_s: float | None  # None: no checkpoints
+    last_save: float
+
+    @classmethod
+    def start(cls, cfg: DictConfig, dataset, run_dir: Path, state: RunState) -> Recorder:
+        name = f"{dataset.name}-{cfg.init_state.label}-{cfg.seed}"
+        logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
+        logger_cfg["dir"] = logger_cfg.get("dir") or str(run_dir)
+        tracker = make_tracker(logger_cfg, group=str(cfg.sweep_name), job_type=str(cfg.init_state.label), name=name,
+                               config=OmegaConf.to_container(cfg, resolve=True))
+        t = cfg.trainer
+        every = float(t.checkpoint_every_s) if t.checkpoint else None
+        return cls(run_dir, name, tracker, _progress(cfg, name, state.epoch + 1), every, time.perf_counter())
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if exc_type is not None:
+            self.tracker.finish(1)
+
+    def record(self, state: RunState, epoch: int, result: EpochResult, loop: Loop) -> None:
+        """Add a finished epoch to ``state`` and to the records."""
+        state.epoch, state.elapsed = epoch, state.elapsed + result.seconds
+        state.history.append(result.row)
+        if result.best is not None:
+            state.best, state.bad_epochs = result.best, 0
+        else:
+            state.bad_epochs += 1
+        atomic_write_text(self.run_dir / METRICS, "".join(json.dumps(r) + "\n" for r in state.history))
+        self.tracker.log({k: v for k, v in result.row.items() if k != "epoch" and v is not None}, step=epoch)
+        # Saving is a sizeable share of a seconds-long run's time, so it is rate-limited.
+        if self.checkpoint_every_s is not None and time.perf_counter() - self.last_save >= self.checkpoint_every_s:
+            self.last_save = time.perf_counter()
+            state.save(self.run_dir / CHECKPOINT, loop.model, loop.optimizer)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(train=f"{result.row['train_loss']:.4f}", val=f"{result.row['val_loss']:.4f}")
+
+
+def finish(cfg: DictConfig, loop: Loop, state: RunState, status: str, rec: Recorder, log) -> Summary:
+    """Write ``summary.json`` (which marks the run finished), close the tracker, drop the checkpoint."""
+    data, t = loop.data, cfg.trainer
     # The typical size of the state (noise study, Q5), of the final model: seconds for these sizes.
-    rms = (state_rms(model, dataset, "val", int(t.eval_batch_size), tbptt=EVAL_CHUNK, device=device)
-           if history and status != "diverged" else {})
-    summary = {
-        "status": status, "diverged": status == "diverged", "config_hash": key,
-        "data": dataset.name, "task": dataset.task, "regime": dataset.regime,
-        "strategy": str(cfg.init_state.name), "label": str(cfg.init_state.label), "seed": int(cfg.seed),
-        "noise_std": float(cfg.init_state.noise_std), "state_rms": rms, "epochs_run": len(history), "epochs_max": int(t.epochs), "early_k": k, "wall_time": elapsed,
-        "sizes": dataset.sizes(), "final_train_loss": history[-1]["train_loss"] if history else None,
-        "final_train_loss_clean": history[-1]["train_loss_clean"] if history else None, **best,
+    ok = bool(state.history) and status != "diverged"
+    rms = state_rms(loop.model, data, "val", int(t.eval_batch_size), device=loop.device) if ok else {}
+    last = state.history[-1] if state.history else {}
+    summary: Summary = {
+        "status": status, "diverged": status == "diverged", "config_hash": state.config_hash,
+        "data": data.name, "task": data.task, "regime": data.regime, "strategy": str(cfg.init_state.name),
+        "label": str(cfg.init_state.label), "seed": int(cfg.seed), "noise_std": float(cfg.init_state.noise_std),
+        "state_rms": rms, "epochs_run": len(state.history), "epochs_max": int(t.epochs), "early_k": int(t.early_k),
+        "wall_time": state.elapsed, "sizes": data.sizes(), "final_train_loss": last.get("train_loss"),
+        "final_train_loss_clean": last.get("train_loss_clean"), **state.best,
     }
-    tracker.summary({k_: v for k_, v in summary.items() if k_ != "position_profile"})
-    tracker.finish(0)
-    atomic_write_json(summary_path, summary)
-    ckpt_path.unlink(missing_ok=True)
+    rec.tracker.summary({k: v for k, v in summary.items() if k != "position_profile"})
+    rec.tracker.finish(0)
+    write_summary(rec.run_dir / SUMMARY, summary)
+    (rec.run_dir / CHECKPOINT).unlink(missing_ok=True)
     bv = summary.get("best_val_loss")
-    log(f"[done] {name}: {status}, best val {bv:.4f} at epoch {summary.get('best_epoch')}, "
-        f"test {summary.get('test_at_best'):.4f}, {elapsed:.1f} s" if bv is not None else
-        f"[done] {name}: {status} before any epoch finished")
+    log(f"[done] {rec.name}: {status}, best val {bv:.4f} at epoch {summary.get('best_epoch')}, "
+        f"test {summary.get('test_at_best'):.4f}, {state.elapsed:.1f} s" if bv is not None else
+        f"[done] {rec.name}: {status} before any epoch finished")
     return summary
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def _progress(cfg: DictConfig, name: str, start: int):

@@ -9,7 +9,8 @@ key, the value and what is allowed (:class:`ConfigError`).
 
 ``data`` stays an open mapping because each dataset has its own options: they are checked against
 the signature of the dataset's ``_target_`` loader instead (one file + one yaml per dataset, no
-schema to keep in sync).
+schema to keep in sync). ``init_state`` options are checked by the ``initstate`` library itself
+(:func:`validate_init_state`), so the harness never restates its rules.
 """
 
 from __future__ import annotations
@@ -21,15 +22,11 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from initstate import INIT_CHOICES
-
 from .model import CELLS
 from .trainer import OPTIMIZERS as OPTIMIZER_CHOICES
 
 LOGGERS = ("wandb", "none")
 LOGGER_MODES = ("offline", "online", "disabled")
-LEARNED_INITS = ("zeros", "normal")
-STATE_COMPONENTS = {"lstm": 2, "gru": 1, "rnn": 1}
 
 
 class ConfigError(ValueError):
@@ -170,27 +167,36 @@ def validate_data(data: DictConfig) -> None:
         raise ConfigError(f"data.{unknown[0]} is not an option of {data._target_}; valid: {valid}")
 
 
+def validate_init_state(s: DictConfig, m: DictConfig) -> None:
+    """``init_state.*``, by the library's own checks: the recurrent module is built as the run will
+    build it, on the meta device (no memory, no random draws), and its ``ValueError`` becomes one
+    line. An option the chosen strategy does not read is not checked (the library warns that it
+    has no effect)."""
+    import warnings
+
+    mask = OmegaConf.to_container(s.mask) if OmegaConf.is_config(s.mask) else s.mask
+    options = dict(init=s.name, noise_std=s.noise_std, init_mask=mask, learned_init=s.learned_init,
+                   adaptive_decay=s.adaptive_decay, encoder_steps=s.encoder_steps, encoder_hidden=s.encoder_hidden)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "has no effect" warnings: the run itself gives them
+            CELLS[m.cell](1, m.hidden_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
+                          batch_first=True, device="meta", **options)
+    except ValueError as e:
+        raise ConfigError(f"init_state: {str(e).strip().splitlines()[0]}") from None
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` (one line) for the first bad value in a composed config."""
     extra = _unknown_keys(OmegaConf.masked_copy(cfg, [k for k in cfg if k not in ("data", "hydra")]), TrainConfig)
     if extra:
         raise ConfigError(f"unknown config key {extra[0]!r} (added with '+'?); it is not part of the schema")
-    s, t, m, lg = cfg.init_state, cfg.trainer, cfg.model, cfg.logger
-    _choice("init_state.name", s.name, INIT_CHOICES)
-    _choice("init_state.learned_init", s.learned_init, LEARNED_INITS)
-    _check(s.noise_std >= 0, "init_state.noise_std", s.noise_std, ">= 0")
-    _check(0 <= s.adaptive_decay < 1, "init_state.adaptive_decay", s.adaptive_decay, "0 <= decay < 1")
-    for key in ("encoder_steps", "encoder_hidden"):
-        _check(s[key] >= 1, f"init_state.{key}", s[key], ">= 1")
+    t, m, lg = cfg.trainer, cfg.model, cfg.logger
     _choice("model.cell", m.cell, CELLS)
-    if s.mask is not None:
-        n = STATE_COMPONENTS[m.cell]
-        mask = OmegaConf.to_container(s.mask) if OmegaConf.is_config(s.mask) else s.mask
-        _check(isinstance(mask, list) and len(mask) == n and all(isinstance(b, bool) for b in mask),
-               "init_state.mask", mask, f"null or a list of {n} booleans for {m.cell} (one per state component)")
     for key in ("hidden_size", "num_layers", "embedding_dim"):
         _check(m[key] >= 1, f"model.{key}", m[key], ">= 1")
     _check(0 <= m.dropout < 1, "model.dropout", m.dropout, "0 <= dropout < 1")
+    validate_init_state(cfg.init_state, m)
     for key in ("batch_size", "eval_batch_size", "epochs", "tbptt", "threads", "max_position", "early_k"):
         _check(t[key] >= 1, f"trainer.{key}", t[key], ">= 1")
     _check(t.lr > 0, "trainer.lr", t.lr, "> 0")

@@ -1,4 +1,6 @@
-"""One epoch of training or evaluation: the loop every run uses, short enough to read at once.
+"""One epoch of a run, in one place: the training pass, the clean/val/test evaluation and the row
+of metrics it adds to ``metrics.jsonl`` (:func:`fit_epoch`), built on the pass every run uses
+(:func:`run_epoch`), short enough to read at once.
 
 ``windows`` batches start every row from the strategy's initial state (``hx=None``). ``stateful``
 batches carry the previous chunk's final state, detached, and restart only the rows flagged in
@@ -8,17 +10,21 @@ batches carry the previous chunk's final state, detached, and restart only the r
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from initstate import reset_rows
+from initstate import InitialState, reset_rows
 
-from .data.base import Batch, SequenceDataset
+from .data.base import Batch, SequenceDataset, Split
 from .model import SequenceModel, accuracy, per_step_loss
+from .records import state_key
 
+# Checked in replication.schema.validate (the one place a bad name is reported).
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+EVAL_CHUNK = 1000  # time steps per evaluation call in the stateful regime
 
 
 @dataclass
@@ -63,8 +69,7 @@ def initial_state(model: SequenceModel, batch: Batch):
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid choices: {', '.join(OPTIMIZERS)}")
+    """``name`` is one of :data:`OPTIMIZERS`."""
     return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
 
 
@@ -143,9 +148,91 @@ def run_epoch(
     return stats
 
 
+@dataclass
+class Loop:
+    """What every epoch of one run reads: the model, its optimizer, the data and the trainer options.
+
+    ``clean_split``: the fixed subset of train scored with the noise off (protocol v2).
+    ``settings``: the run's ``trainer`` config (:class:`replication.schema.TrainerConfig`).
+    """
+
+    model: SequenceModel
+    optimizer: torch.optim.Optimizer
+    data: SequenceDataset
+    clean_split: Split
+    seed: int
+    settings: object
+    device: torch.device
+
+
+@dataclass
+class EpochResult:
+    """One epoch's outcome. ``row``: its ``metrics.jsonl`` line; ``best``: the summary's
+    ``*_at_best`` entries when validation improved, else None; ``failure``: ``"training"`` or
+    ``"evaluation"`` when a loss was not finite (then ``row`` is None); ``seconds``: its time."""
+
+    row: dict | None
+    best: dict | None = None
+    failure: str | None = None
+    seconds: float = 0.0
+
+
+def fit_epoch(loop: Loop, epoch: int, best_val_loss: float | None, elapsed: float) -> EpochResult:
+    """Train one epoch, then score it: clean train subset, val, and test when val improved on
+    ``best_val_loss`` (None: no epoch yet). ``elapsed``: the run's seconds before this epoch."""
+    m, data, t = loop.model, loop.data, loop.settings
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(loop.seed * 100_003 + epoch)  # data order: seed only
+    tr = run_epoch(m, data, "train", int(t.batch_size), optimizer=loop.optimizer, generator=gen,
+                   grad_clip=float(t.grad_clip), skip=int(t.warmup), tbptt=int(t.tbptt), device=loop.device)
+    if not tr.finite:
+        return EpochResult(None, failure="training")
+    k = int(t.early_k)
+    # Evaluation carries the state through whole sequences anyway (no backward pass), so long
+    # chunks give the same losses as tbptt-sized ones in far fewer Python steps.
+    ev = dict(batch_size=int(t.eval_batch_size), max_position=max(int(t.max_position), k), device=loop.device,
+              tbptt=max(int(t.tbptt), EVAL_CHUNK), skip=max(int(t.warmup), int(t.score_from)))
+    # The clean pass draws no noise (eval mode), so the global RNG is untouched by it.
+    cl = run_epoch(m, data, loop.clean_split, **ev)
+    va = run_epoch(m, data, "val", **ev)
+    improved = best_val_loss is None or va.loss < best_val_loss
+    # Test is reported only at the best validation epoch, so it is evaluated only when validation
+    # improves (evaluation is deterministic: the numbers are the same, ~1/6 less time).
+    te = run_epoch(m, data, "test", **ev) if improved else None
+    if not (cl.finite and va.finite and (te is None or te.finite)):
+        return EpochResult(None, failure="evaluation")
+    seconds = time.perf_counter() - t0
+    row = {"epoch": epoch, "train_loss": tr.loss, "train_loss_clean": cl.loss, "val_loss": va.loss,
+           "gap": va.loss - cl.loss, "wall_time": elapsed + seconds, **state_metrics(m.rnn.init_state)}
+    classify = data.task == "classify"
+    if classify:
+        row.update(train_acc=tr.accuracy, train_acc_clean=cl.accuracy, val_acc=va.accuracy)
+    else:
+        row.update(val_early=va.early(k))
+    if te is not None:
+        row.update(test_loss=te.loss, **({"test_acc": te.accuracy} if classify else {"test_early": te.early(k)}))
+    if not improved:
+        return EpochResult(row, seconds=seconds)
+    best = {"best_epoch": epoch, "best_val_loss": va.loss, "test_at_best": te.loss, "train_at_best": tr.loss,
+            "train_clean_at_best": cl.loss, "gap_at_best": va.loss - cl.loss, "val_early_at_best": row.get("val_early"),
+            "test_early_at_best": row.get("test_early"), "position_profile": va.profile()[: int(t.max_position)]}
+    if classify:
+        best.update(val_acc_at_best=va.accuracy, test_acc_at_best=te.accuracy)
+    return EpochResult(row, best, seconds=seconds)
+
+
+def state_metrics(strategy: InitialState) -> dict[str, float]:
+    """The strategy's row entries: the norm of each parameter, then each of its
+    :meth:`~initstate.InitialState.diagnostics` per component (``adaptive``: σ and its error EMA)."""
+    out = {state_key(name, "norm"): p.detach().norm().item() for name, p in strategy.named_parameters()}
+    for quantity, values in strategy.diagnostics().items():
+        out.update({state_key(name, quantity): v for name, v in zip(strategy.names, values.tolist())})
+    return out
+
+
 @torch.no_grad()
 def state_rms(model: SequenceModel, data: SequenceDataset, split: str, batch_size: int, *,
-              tbptt: int = 1000, device: torch.device | str = "cpu") -> dict[str, float]:
+              tbptt: int = EVAL_CHUNK, device: torch.device | str = "cpu") -> dict[str, float]:
     """Root-mean-square of each state component over every real step of ``split``, noise off.
 
     The typical size of the state the initial state has to match: the noise study (Q5) reports σ

@@ -152,6 +152,10 @@ class Adaptive(Learned):
                 state._initstate_rows = selection
         return state
 
+    def diagnostics(self) -> dict[str, Tensor]:
+        """``noise_scale``: σ of each component; ``error_ema``: its running error ``ē`` (see above)."""
+        return {"noise_scale": self.noise_scale.detach().clone(), "error_ema": self.grad_ema.detach().clone()}
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, noise_std={self.noise_std}, adaptive_decay={self.adaptive_decay}"
 

@@ -251,6 +251,18 @@ class InitialState(nn.Module):
         mask = "" if all(self.mask) else f", mask={tuple(self.mask)}"
         return f"shapes={self.shapes}, batch_dim={self.batch_dim}{mask}"
 
+    def diagnostics(self) -> dict[str, Tensor]:
+        """Quantities the strategy exposes for monitoring, beyond its parameters.
+
+        Returns:
+            ``{quantity: tensor}``, each tensor ``(num_components,)``: entry ``i`` belongs to
+            component ``self.names[i]`` (masked components included). Detached copies, so reading
+            them never changes the strategy or a graph. Empty here; ``adaptive`` reports
+            ``noise_scale`` (its current σ) and ``error_ema`` (the running start-of-sequence error
+            that σ follows). Parameters are not repeated: read them with ``named_parameters()``.
+        """
+        return {}
+
 
 def check_noise_std(noise_std) -> float:
     """``noise_std`` as a float; ``ValueError`` unless it is a finite number ``>= 0``."""

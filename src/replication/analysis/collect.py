@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..records import Summary, check_summary
+
 KEY = ["dataset", "strategy", "label", "seed"]
 RUN_COLUMNS = [
     "dataset", "regime", "task", "strategy", "label", "seed", "status", "diverged", "epochs_run", "epochs_max",
@@ -32,11 +34,10 @@ RUN_COLUMNS = [
     "val_acc_at_best", "test_acc_at_best", "wall_time", "train_sequences", "train_steps", "noise_std",
     "state_rms_h", "state_rms_c", "run_dir",
 ]
-# summary.json keys copied as they are (absent -> NaN)
+# summary.json keys (replication.records.Summary) copied as they are (absent -> NaN)
 _COPIED = ["epochs_max", "best_epoch", "best_val_loss", "test_at_best", "train_at_best", "train_clean_at_best",
            "val_early_at_best", "test_early_at_best", "early_k", "final_train_loss", "final_train_loss_clean",
            "val_acc_at_best", "test_acc_at_best", "wall_time", "noise_std"]
-_NEEDED = ["data", "label", "seed"]
 
 
 def skip(path: Path, reason: str, skipped: list | None = None) -> None:
@@ -59,8 +60,9 @@ def _num(v) -> float:
         return np.nan
 
 
-def read_summary(run_dir: Path) -> dict:
-    """``summary.json`` as a dict; raises ``ValueError`` naming what is wrong with it."""
+def read_summary(run_dir: Path) -> Summary:
+    """``summary.json`` as a dict of the declared :class:`~replication.records.Summary` shape (older
+    records may lack keys); raises ``ValueError`` naming what is wrong with it."""
     try:
         s = json.loads((run_dir / "summary.json").read_text())
     except (OSError, UnicodeDecodeError) as e:
@@ -69,9 +71,7 @@ def read_summary(run_dir: Path) -> dict:
         raise ValueError(f"not valid JSON ({e.msg} at line {e.lineno})") from e
     if not isinstance(s, dict):
         raise ValueError("not a JSON object")
-    missing = [k for k in _NEEDED if s.get(k) is None]
-    if missing:
-        raise ValueError(f"no {', '.join(repr(k) for k in missing)} key: not a run summary")
+    check_summary(s)
     return s
 
 

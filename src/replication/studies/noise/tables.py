@@ -31,12 +31,13 @@ import pandas as pd
 
 from replication.analysis import stats as S
 from replication.analysis.protocol import ALPHA, DELTA, GENERALIZE
+from replication.records import state_key
 
 FAMILIES = {"noisy": "zero", "learned_noisy": "learned"}  # family -> the label that is its σ = 0 end
 DEFAULT_SIGMA = 0.3  # σ of the plain labels (conf/init_state/*.yaml: r2rt's 0.3)
 STUDY = ("zero", "learned", "noisy", "learned_noisy", "adaptive")
 OK = ("better", "negligible")
-SIGMA_KEY, ERROR_KEY = "state/h0_noise_scale", "state/h0_error_ema"
+SIGMA_KEY, ERROR_KEY = state_key("h0", "noise_scale"), state_key("h0", "error_ema")  # adaptive's diagnostics()
 _SUFFIX = re.compile(r"_s([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
 
 GRID_COLUMNS = ["dataset", "family", "sigma", "label", "n", "mean", "ci_low", "ci_high", "rel_sigma_h",
