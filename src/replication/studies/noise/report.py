@@ -137,8 +137,8 @@ def adaptive_figure(curves: pd.DataFrame, kept: pd.DataFrame, best: pd.DataFrame
     for ax, ds in zip(axes, datasets):
         g = c[c["dataset"] == ds]
         handles = [band(ax, g, N.SIGMA_KEY, COLORS["adaptive"], spread="range", label="σ of h0")]
-        if "state/c0_noise_scale" in g:
-            handles.append(band(ax, g, "state/c0_noise_scale", COLORS["adaptive"], style="--", spread="range", label="σ of c0", alpha=0.08))
+        if N.SIGMA_C_KEY in g:
+            handles.append(band(ax, g, N.SIGMA_C_KEY, COLORS["adaptive"], style="--", spread="range", label="σ of c0", alpha=0.08))
         ax.set_yscale("log")
         b = best[(best["dataset"] == ds) & (best["family"] == "noisy")]
         if len(b):

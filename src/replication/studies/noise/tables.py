@@ -38,6 +38,7 @@ DEFAULT_SIGMA = 0.3  # σ of the plain labels (conf/init_state/*.yaml: r2rt's 0.
 STUDY = ("zero", "learned", "noisy", "learned_noisy", "adaptive")
 OK = ("better", "negligible")
 SIGMA_KEY, ERROR_KEY = state_key("h0", "noise_scale"), state_key("h0", "error_ema")  # adaptive's diagnostics()
+SIGMA_C_KEY = state_key("c0", "noise_scale")
 _SUFFIX = re.compile(r"_s([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
 
 GRID_COLUMNS = ["dataset", "family", "sigma", "label", "n", "mean", "ci_low", "ci_high", "rel_sigma_h",
@@ -205,11 +206,11 @@ def adaptive_sigma(kept: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     a = kept[kept["strategy"] == "adaptive"][["dataset", "label", "seed", "best_epoch"]]
     if a.empty or curves.empty or SIGMA_KEY not in curves:
         return a.assign(sigma=np.nan, sigma_c=np.nan, error_ema=np.nan)
-    cols = [c for c in (SIGMA_KEY, "state/c0_noise_scale", ERROR_KEY) if c in curves]
+    cols = [c for c in (SIGMA_KEY, SIGMA_C_KEY, ERROR_KEY) if c in curves]
     c = curves[["dataset", "label", "seed", "epoch", *cols]]
     m = a.merge(c, left_on=["dataset", "label", "seed", "best_epoch"], right_on=["dataset", "label", "seed", "epoch"],
                 how="left")
-    return m.rename(columns={SIGMA_KEY: "sigma", "state/c0_noise_scale": "sigma_c", ERROR_KEY: "error_ema"}).reindex(
+    return m.rename(columns={SIGMA_KEY: "sigma", SIGMA_C_KEY: "sigma_c", ERROR_KEY: "error_ema"}).reindex(
         columns=["dataset", "label", "seed", "best_epoch", "sigma", "sigma_c", "error_ema"])
 
 
