@@ -64,3 +64,21 @@ def test_bad_profile_fails_before_setup():
     p = subprocess.run(["make", "-n", "reproduce", "PROFILE=bogus"], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode != 0 and "PROFILE must be one of: default" in p.stderr
     assert "pip install" not in p.stdout  # nothing of set-up would have run
+
+
+def test_conf_readme_names_every_yaml_and_every_key():
+    """conf/README.md lists every group choice and every option of the schema."""
+    import dataclasses
+
+    from replication import schema
+
+    text = (ROOT / "conf" / "README.md").read_text()
+    for path in (ROOT / "conf").glob("*/*.yaml"):
+        assert f"`{path.stem}`" in text, path
+    for name, cls in (("model", schema.ModelConfig), ("init_state", schema.InitStateConfig),
+                      ("trainer", schema.TrainerConfig), ("logger", schema.LoggerConfig),
+                      ("paths", schema.PathsConfig)):
+        for f in dataclasses.fields(cls):
+            assert f"`{name}.{f.name}`" in text, f"{name}.{f.name}"
+    for f in dataclasses.fields(schema.ScaleConfig):
+        assert f"`{f.name}`" in text, f.name

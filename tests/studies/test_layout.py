@@ -137,3 +137,36 @@ def test_the_cycle_finder_finds_a_planted_cycle():
     g["replication.analysis.stats"] = g["replication.analysis.stats"] | {"replication.studies.claims.claims"}
     assert find_cycle(g) is not None
     assert Study  # the public class is exported by the registry
+
+
+def test_readme_findings_are_the_tables_own_numbers():
+    """The README's findings block is exactly what the committed tables give (never typed by hand)."""
+    from replication.studies import findings_block
+
+    readme = (ROOT / "README.md").read_text()
+    assert findings_block(ROOT / "results") in readme, "run: python -m replication.studies findings --write README.md"
+
+
+def test_findings_follow_a_changed_table(tmp_path):
+    import shutil
+
+    from replication.studies import findings_block
+
+    shutil.copytree(ROOT / "results" / "r2rt_cpu", tmp_path / "r2rt_cpu")
+    before = findings_block(tmp_path)
+    p = tmp_path / "r2rt_cpu" / "r2rt_perplexity.csv"
+    p.write_text(p.read_text().replace("-2.65505", "-7.5"))
+    after = findings_block(tmp_path)
+    assert "learned -2.66%" in before and "learned -7.50%" in after
+
+
+def test_readme_layout_names_paths_that_exist():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Layout"):]
+    for path in re.findall(r"^\| `([^`]+)`", table, re.M):
+        for p in path.split("`, `"):
+            assert (ROOT / p).exists(), p
+    for folder in (ROOT / "src" / "replication" / "studies").glob("*/__init__.py"):
+        assert f"`{folder.parent.name}/`" in table, folder.parent.name

@@ -67,7 +67,7 @@ def findings(results: Path) -> list[str]:
 
     runs, v, pool, reg = (read(results, n) for n in ("runs", "verdicts", "pooled", "regime_power"))
     main = v[~v["exploratory"].astype(bool)]
-    lines = [f"- [`{results.as_posix()}/REPORT.md`]({results.as_posix()}/REPORT.md): {len(runs)} runs, "
+    lines = [f"- [`results/{results.name}/REPORT.md`](results/{results.name}/REPORT.md): {len(runs)} runs, "
              f"{runs['dataset'].nunique()} datasets, protocol v2 (δ = 1% of zero's loss)."]
     for claim in CLAIMS:
         rows = main[main["claim"] == claim]

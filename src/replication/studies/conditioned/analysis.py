@@ -38,7 +38,7 @@ def findings(results: Path) -> list[str]:
     from replication.analysis.findings import by_verdict, read
 
     t = read(results, "conditioned_comparisons")
-    lines = [f"- [`{results.as_posix()}/REPORT.md`]({results.as_posix()}/REPORT.md) (exploratory; every arm "
+    lines = [f"- [`results/{results.name}/REPORT.md`](results/{results.name}/REPORT.md) (exploratory; every arm "
              "scored on the same steps):"]
     for (a, b), g in t.groupby(["a", "b"], sort=False):
         lines.append(f"  - **{a} vs {b}**: {by_verdict(g)}.")

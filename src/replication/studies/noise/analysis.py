@@ -30,7 +30,7 @@ def findings(results: Path) -> list[str]:
     from replication.analysis.fmt import pct
 
     g = read(results, "noise_grid")
-    lines = [f"- [`{results.as_posix()}/REPORT.md`]({results.as_posix()}/REPORT.md): "
+    lines = [f"- [`results/{results.name}/REPORT.md`](results/{results.name}/REPORT.md): "
              f"σ ∈ {{{', '.join(f'{s:g}' for s in sorted(g['sigma'].unique()))}}} on {g['dataset'].nunique()} datasets."]
     for fam, ref in N.FAMILIES.items():
         pts = g[(g["family"] == fam) & (g["sigma"] > 0)]

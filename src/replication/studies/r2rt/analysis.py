@@ -32,7 +32,7 @@ def findings(results: Path) -> list[str]:
     from .tables import r2rt_pct
 
     ppl, v = read(results, "r2rt_perplexity"), read(results, "verdicts")
-    lines = [f"- [`{results.as_posix()}/REPORT.md`]({results.as_posix()}/REPORT.md): best validation perplexity "
+    lines = [f"- [`results/{results.name}/REPORT.md`](results/{results.name}/REPORT.md): best validation perplexity "
              "against zero, paired over seeds (r2rt's PTB value in brackets): "
              + ", ".join(f"{r.strategy} {effect(r.pct_vs_zero_paired, r.pct_ci_low, r.pct_ci_high)} "
                          f"(r2rt {pct(r2rt_pct(r.strategy))})" for r in ppl.itertuples() if r.strategy != "zero") + "."]
