@@ -1,0 +1,146 @@
+"""Protocol v3 applied to a runs table: every comparison of C1-generalize, C2, C3, H4 and H4-early in
+its task's own metric (:func:`comparisons`), graded (:mod:`.grading`), and the claim grades
+(:func:`claims`). The per-run endpoints and δ are :mod:`.endpoints`'; the paired and Welch summaries
+are v2's (:mod:`.stats`).
+
+Columns: claim, family (Holm's family: the dataset, or ``dataset [label]`` for an exploratory
+label; H4: the pair), dataset, task, endpoint (primary | secondary | early), column (of runs.csv),
+unit, a, b, expect (lower | higher | equal), exploratory, n, mean_diff, se, df (in ``unit``), scale
+(the reference mean a relative unit divides by; NaN for absolute units), delta (in ``unit``), the
+:data:`.grading.GRADED` columns, and est_display / ci_low_display / ci_high_display (% perplexity for
+language models, ``unit`` otherwise)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import endpoints as E
+from . import grading as G
+from . import stats as S
+from .protocol3 import BLOG_STRATEGIES, PAIRS, UNITS
+
+BASE = ["claim", "family", "dataset", "task", "endpoint", "column", "unit", "a", "b", "expect", "exploratory",
+        "n", "mean_diff", "se", "df", "scale", "delta"]
+COLUMNS = BASE + G.GRADED + ["est_display", "ci_low_display", "ci_high_display"]
+
+
+def _ok(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[~runs["diverged"].astype(bool)] if len(runs) else runs
+
+
+def _wide(ok: pd.DataFrame, dataset: str, column: str, kind: str) -> pd.DataFrame:
+    """``seed × label`` per-run values of one endpoint on one dataset, in the comparison unit."""
+    g = ok[ok["dataset"] == dataset]
+    if column not in g or g[column].isna().all():
+        return pd.DataFrame()
+    w = g.pivot_table(index="seed", columns="label", values=column, aggfunc="first")
+    return E.values(w, kind)
+
+
+def _scale(w: pd.DataFrame, b: str) -> float:
+    """Zero's mean on the dataset, b's mean where it has no zero run: what a relative unit divides by."""
+    for ref in ("zero", b):
+        if ref in w and w[ref].notna().any():
+            return float(w[ref].mean())
+    return np.nan
+
+
+def _diffs(w: pd.DataFrame, a: str, b: str, kind: str, scale: float) -> np.ndarray:
+    d = (w[a] - w[b]).dropna().to_numpy(dtype=float)
+    return 100.0 * d / abs(scale) if kind == "relative" else d
+
+
+def _unit(task: str, endpoint: str, kind: str) -> str:
+    if endpoint == "secondary" or (kind == "relative" and task != "forecast"):
+        return "% of zero's loss"
+    return UNITS[task]
+
+
+def _pairwise(ok: pd.DataFrame, ds: str, task: str, endpoint: str) -> list[dict]:
+    col, kind, delta = E.metric(task, endpoint)
+    w = _wide(ok, ds, col, kind)
+    if w.empty:
+        return []
+    labels = set(w.columns)
+    others = [x for x in BLOG_STRATEGIES if x in labels] + sorted(labels - set(BLOG_STRATEGIES) - {"zero"})
+    todo = [("C1-generalize", a, "zero", "lower", a not in BLOG_STRATEGIES) for a in others]
+    todo += [("C2", "learned", "noisy", "lower", False), ("C3", "learned_noisy", "learned", "equal", False)]
+    rows = []
+    for claim, a, b, expect, explo in todo:
+        if a not in w or b not in w:
+            continue
+        scale = _scale(w, b) if kind == "relative" else np.nan
+        d = _diffs(w, a, b, kind, scale)
+        if not len(d):
+            continue
+        est, se, df, n = S.paired(d)
+        fam = f"{ds} [{a}]" if explo else ds
+        rows.append({"claim": claim, "family": fam if endpoint == "primary" else f"{fam} ({endpoint})",
+                     "dataset": ds, "task": task, "endpoint": endpoint, "column": col,
+                     "unit": _unit(task, endpoint, kind), "a": a, "b": b, "expect": expect, "exploratory": explo,
+                     "n": n, "mean_diff": est, "se": se, "df": df, "scale": scale, "delta": delta})
+    return rows
+
+
+def _h4(ok: pd.DataFrame, tasks: dict) -> list[dict]:
+    """Per pair and strategy s ∈ {learned, noisy}: the effect s − zero on the short-many member minus
+    the same on the long-few member, each in the task's comparison unit (Welch: separate samples)."""
+    rows = []
+    for claim, endpoint in (("H4", "primary"), ("H4-early", "early")):
+        for pair, members in PAIRS.items():
+            if not all(m in tasks for m in members) or len({tasks[m] for m in members}) != 1:
+                continue
+            task = tasks[members[0]]
+            try:
+                col, kind, delta = E.metric(task, endpoint)
+            except ValueError:
+                continue
+            for s, expect in (("learned", "lower"), ("noisy", "higher")):
+                eff = []
+                for ds in members:
+                    w = _wide(ok, ds, col, kind)
+                    ok_w = not w.empty and s in w and "zero" in w
+                    eff.append(_diffs(w, s, "zero", kind, _scale(w, "zero")) if ok_w else np.array([]))
+                if not (len(eff[0]) and len(eff[1])):
+                    continue
+                est, se, df, n = S.welch(*eff)
+                rows.append({"claim": claim, "family": pair, "dataset": pair, "task": task, "endpoint": endpoint,
+                             "column": col, "unit": f"{UNITS[task]} (difference in differences)", "a": s,
+                             "b": "zero", "expect": expect, "exploratory": False, "n": n, "mean_diff": est,
+                             "se": se, "df": df, "scale": np.nan, "delta": delta})
+    return rows
+
+
+def comparisons(runs: pd.DataFrame, endpoint: str = "primary") -> pd.DataFrame:
+    """The graded v3 comparisons of a runs table (columns :data:`COLUMNS`). ``endpoint``: "primary"
+    (C1-generalize, C2, C3 and H4, plus H4-early on the early-position loss) or "secondary"
+    (classification log-loss; decides nothing). Diverged runs are left out; a seed enters a
+    comparison when both its runs finished."""
+    ok = _ok(runs)
+    rows: list[dict] = []
+    tasks = ok.groupby("dataset")["task"].first().to_dict() if len(ok) else {}
+    for ds, task in sorted(tasks.items()):
+        if endpoint == "primary" or task in E.SECONDARY:
+            rows += _pairwise(ok, ds, task, endpoint)
+    if endpoint == "primary":
+        rows += _h4(ok, tasks)
+    t = G.grade_table(pd.DataFrame(rows, columns=BASE))
+    for k, src in (("est_display", "mean_diff"), ("ci_low_display", "ci_low"), ("ci_high_display", "ci_high")):
+        t[k] = [float(E.display(task, x)) if "difference in differences" not in u else x
+                for task, u, x in zip(t["task"], t["unit"], t[src])]
+    return t[COLUMNS].reset_index(drop=True)
+
+
+def claims(table: pd.DataFrame, regime: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Claim grades per family (:func:`.grading.claims_table`) plus ``in_regime`` (from
+    :func:`.regime_test.classify`'s table when given): C1-generalize and C2 rows of a dataset that is
+    not in regime read "out of regime" instead of their grade, which stays in ``grade_ungated``."""
+    c = G.claims_table(table)
+    c["grade_ungated"] = c["grade"]
+    if regime is not None and len(regime):
+        inside = regime.set_index("dataset")["in_regime"].astype(bool).to_dict()
+        gated = c["claim"].isin(["C1-generalize", "C2"])
+        c["in_regime"] = [inside.get(ds, False) for ds in c["dataset"]]
+        c.loc[gated & ~c["in_regime"], "grade"] = "out of regime"
+    return c
