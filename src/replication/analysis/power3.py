@@ -16,7 +16,7 @@ from scipy import stats
 from scipy.integrate import quad
 
 from . import stats as S
-from .protocol3 import ALPHA, BLOG_STRATEGIES, POWER
+from .protocol3 import ALPHA, POWER
 
 MAX_SEEDS = 100_000  # beyond this "seeds needed" is reported as > MAX_SEEDS (NaN)
 POWER_COLUMNS = ["dataset", "task", "unit", "seeds", "family", "delta", "paired_sd", "mde_sd", "mde",
@@ -71,13 +71,14 @@ def seeds_needed(delta_sd: float, alpha_two: float, power: float = POWER) -> tup
     return diff, equiv
 
 
-def power_table(table: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+def power_table(table: pd.DataFrame, alpha: float = ALPHA, claim: str = "C1-generalize") -> pd.DataFrame:
     """Per dataset (columns :data:`POWER_COLUMNS`), from the graded v3 comparisons
     (:func:`.comparisons3.comparisons`, primary endpoint) of the C1-generalize bundle: seeds (median
     n), family size m, δ and the RMS paired SD (se·√n) in the task's unit, the MDE at 80% power at α/m
     (in SDs and in the unit, and over δ), the TOST power at the seeds used for a true effect of 0,
-    and the seeds each test needs."""
-    rows = table[(table["claim"] == "C1-generalize") & table["a"].isin(BLOG_STRATEGIES)
+    and the seeds each test needs. The family is ``claim``'s confirmatory rows (exploratory rows,
+    e.g. adaptive's, are their own families)."""
+    rows = table[(table["claim"] == claim) & ~table["exploratory"].astype(bool)
                  & (table["endpoint"] == "primary")] if len(table) else table
     out = []
     for ds, g in rows.groupby("dataset") if len(rows) else []:

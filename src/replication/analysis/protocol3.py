@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 
-from .protocol import ALPHA, BLOG_STRATEGIES, CLAIMS, PAIRS, POWER
+from .protocol import ALPHA, POWER
 
-__all__ = ["ALPHA", "BLOG_STRATEGIES", "CLAIMS", "DELTA", "DELTA_REASON", "LOGLOSS_DELTA_PCT", "MIN_STARTS",
-           "MIN_SYNTHETIC_SEQUENCES", "PAIRS", "POWER", "AR_LAGS", "REGIME_NULL_DRAWS", "REGIME_SEED",
+__all__ = ["ALPHA", "DELTA", "DELTA_REASON", "LOGLOSS_DELTA_PCT", "MIN_STARTS",
+           "MIN_SYNTHETIC_SEQUENCES", "POWER", "AR_LAGS", "REGIME_NULL_DRAWS", "REGIME_SEED",
            "TASKS", "UNDERFIT_SHARE", "UNITS", "WEAK_SKILL_PCT", "WHY_V3", "protocol3_text"]
 
 TASKS = ("lm", "classify", "forecast")

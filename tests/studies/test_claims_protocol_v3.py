@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from replication.analysis import comparisons3 as C
 from replication.analysis import grading as G
 from replication.analysis import multiplicity as U
 from replication.analysis.protocol3 import DELTA
+from replication.studies.claims import comparisons3 as C
 
 Z5 = np.array([-2.0, -1.0, 0.0, 1.0, 2.0]) / math.sqrt(2.5)  # mean 0, sample SD 1
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import endpoints as E
-from . import grading as G
-from . import stats as S
-from .protocol3 import BLOG_STRATEGIES, PAIRS, UNITS
+from replication.analysis import endpoints as E
+from replication.analysis import grading as G
+from replication.analysis import stats as S
+from replication.analysis.protocol3 import UNITS
+
+from .protocol import BLOG_STRATEGIES, PAIRS
 
 BASE = ["claim", "family", "dataset", "task", "endpoint", "column", "unit", "a", "b", "expect", "exploratory",
         "n", "mean_diff", "se", "df", "scale", "delta"]
