@@ -17,6 +17,9 @@ from .claims import comparisons, sensitivity, verdicts
 from .figures import all_figures
 from .report import render
 from .summaries import blog_side_by_side, pooled, power, regime
+from .v3 import answer_lines as v3_answer
+from .v3 import section as v3_section
+from .v3 import tables as v3_tables
 
 # An extension adds a report section: (sweep, out) -> (markdown, {name: table}); its tables are written.
 Extension = Callable[[Sweep, Path], "tuple[str, dict[str, pd.DataFrame]]"]
@@ -45,6 +48,8 @@ def analyze(sweep: Sweep, out: Path, extensions: Sequence[Extension] = ()) -> li
               "regime_power": reg.merge(pw, on="dataset", how="left"), "pooled": pool,
               "blog_side_by_side": blog_side_by_side(runs)}
     write_tables(out, **tables)
+    v3 = v3_tables(runs, curves)
+    write_tables(out, **v3)
     figs = [p.name for p in all_figures(runs, curves, profiles, verdict, out / "figures", table, pool)]
     sections = []
     for extend in extensions:
@@ -54,7 +59,8 @@ def analyze(sweep: Sweep, out: Path, extensions: Sequence[Extension] = ()) -> li
     ctx = {"runs": runs, "curves": curves, "table": table, "verdicts": verdict, "regime": reg,
            "power": pw, "pooled": pool, "sensitivity": tables["sensitivity"],
            "side": tables["blog_side_by_side"], "meta": sweep.meta, "figures": figs, "skipped": sweep.skipped,
-           "v1": v1_table(out), "extensions": sections}
+           "v1": v1_table(out), "extensions": sections,
+           "v3": v3_section(v3, verdict), "v3_answer": v3_answer(v3)}
     write_report(out, render(ctx))
     return json.loads(verdict.to_json(orient="records"))
 
