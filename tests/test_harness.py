@@ -199,10 +199,10 @@ def test_min_epochs_holds_off_early_stopping(tmp_path, monkeypatch):
     s = train(make_cfg(tmp_path / "b", "trainer.epochs=20", "trainer.early_stopping=2", "trainer.min_epochs=7"),
               log=lambda *_: None)
     assert (s["status"], s["epochs_run"], s["best_epoch"]) == ("early_stopped", 7, 0)
-    # Test is scored only where validation improved: here epoch 0 alone.
+    # Test is scored every epoch (protocol v3's pairing-robust endpoint); test_at_best is the best epoch's.
     rows = [json.loads(x) for x in next((tmp_path / "b").rglob("metrics.jsonl")).read_text().splitlines()]
-    assert [("test_loss" in r, "test_early" in r) for r in rows] == [(True, True)] + [(False, False)] * 6
-    assert s["test_at_best"] == rows[0]["test_loss"]
+    assert [("test_loss" in r, "test_early" in r) for r in rows] == [(True, True)] * 7
+    assert s["test_at_best"] == rows[0]["test_loss"] != rows[1]["test_loss"]
 
 
 def test_an_option_added_at_its_off_value_keeps_existing_run_keys(tmp_path):
