@@ -146,6 +146,8 @@ def robust_runs(curves: pd.DataFrame, runs: pd.DataFrame, rule: str = "zero_medi
     rules = ("zero_median", "window")
     if rule not in rules:
         raise ValueError(f"unknown rule {rule!r}; valid choices: {', '.join(rules)}")
+    if not {"epoch", "val_loss"} <= set(curves.columns) or runs.empty:
+        return pd.DataFrame(columns=["dataset", "label", "seed", "task", "diverged", "epoch_used", *CURVE_COLUMNS])
     ep = zero_epochs(curves).set_index("dataset")
     keys = ["dataset", "label", "seed"]
     base = runs[[*keys, "task", "diverged"]].drop_duplicates(keys)

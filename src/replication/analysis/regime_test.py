@@ -158,6 +158,8 @@ def classify(curves: pd.DataFrame, runs: pd.DataFrame | None = None, alpha: floa
     the median post-best clean-training slope, the share of runs in which it falls and its sign
     test's p; the median whole-run change of the clean training loss; the share of runs whose best
     epoch is ≤ 1."""
+    if not {"epoch", "val_loss", "train_loss_clean"} <= set(curves.columns):
+        return pd.DataFrame(columns=COLUMNS)  # records without curves (or before the clean loss existed)
     pr = per_run(curves, runs)
     rows = [{"dataset": ds, **classify_dataset(g, alpha, draws, seed)} for ds, g in pr.groupby("dataset")] if len(pr) else []
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -41,7 +41,10 @@ def baselines(runs: pd.DataFrame) -> pd.DataFrame:
         cfgs = [Path(d) / "config.yaml" for d in g["run_dir"] if (Path(d) / "config.yaml").exists()]
         if zero.empty or not cfgs:
             continue
-        data = instantiate(OmegaConf.load(cfgs[0]).data)
+        try:
+            data = instantiate(OmegaConf.load(cfgs[0]).data)
+        except Exception:  # noqa: BLE001 - a config that cannot rebuild its data (e.g. hand-written): no row
+            continue
         b = E.naive_baselines(_sequences(data.split("train")), _sequences(data.split("test")))
         model = float(zero["test_at_best"].mean())
         s = E.skill(model, b)
@@ -89,7 +92,7 @@ def section(t: dict[str, pd.DataFrame], v2: pd.DataFrame) -> str:
     robust = v[v["grade_robust"].notna() & (v["grade_robust"] != v["grade"])] if len(v) else v
     n_rob = int(v["n_robust"].sum()) if len(v) else 0
     lines = ["## Protocol v3 (the rules every verdict below this line follows)", "", protocol3_text(), "",
-             "### Verdicts: v2 → v3", "",
+             "### Grades: v2 → v3", "",
              "Each cell: v2's verdict → v3's grade. Grades: *better/worse, relevant* (the interval lies beyond δ), "
              "*uncertain size* (excludes 0, crosses δ), *small* (excludes 0, inside ±δ), *negligible* (contains 0, "
              "inside ±δ), *inconclusive*; for a claim, *as claimed* / *against the claim*. *out of regime* is the "
