@@ -15,7 +15,11 @@ Strategy options (keyword-only, shared by all six classes):
     learned_init: starting value of a learned state, ``"zeros"`` (default) or ``"normal"``.
     adaptive_decay: EMA decay of the ``adaptive`` strategy's gradient estimate (default 0.99).
     encoder_steps: ``k``, the leading input steps the ``encoder`` strategy sees (default 5).
-    encoder_hidden: width of the ``encoder``'s hidden layer (default 64).
+    encoder_hidden: width of the ``encoder``'s hidden layer (default 64). For next-step
+        prediction, note that the outputs of the first ``encoder_steps`` steps come from a state
+        that has seen those steps' inputs, i.e. their own targets: score from step ``k`` on.
+    generator: a ``torch.Generator`` for the noise of ``noisy``, ``learned_noisy`` and ``adaptive``
+        (default ``None``: torch's global RNG, whose later draws then shift, as with dropout).
 
 A non-default option that the chosen strategy does not use (``noise_std`` with ``learned``, any
 option next to a strategy instance) warns with a ``UserWarning``, as torch.nn warns about
@@ -36,7 +40,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .strategies import STRATEGIES, InitialState, build_strategy
-from .strategies.base import SCRIPT_ERROR
+from .strategies.base import SCRIPT_ERROR, check_keywords, check_qconfig, quantization_left_float
 
 
 class _InitStateMixin:
@@ -55,8 +59,11 @@ class _InitStateMixin:
         adaptive_decay: float = 0.99,
         encoder_steps: int = 5,
         encoder_hidden: int = 64,
+        generator: torch.Generator | None = None,
         **kwargs,
     ) -> None:
+        torch_cls = next(c for c in type(self).__mro__ if c.__module__.startswith("torch.nn"))
+        check_keywords(type(self).__name__, torch_cls, kwargs, ("nonlinearity",) if torch_cls is nn.RNN else ())
         super().__init__(*args, **kwargs)
         shapes, names = self._state_layout()
         # device and dtype from the weights torch just built: they may have been given
@@ -74,7 +81,9 @@ class _InitStateMixin:
             adaptive_decay=adaptive_decay,
             encoder_steps=encoder_steps,
             encoder_hidden=encoder_hidden,
+            generator=generator,
             input_size=self.input_size,  # H_in, for strategies that read the input (encoder)
+            state_activations=self._state_activations(),
             device=w.device,
             dtype=w.dtype,
         )
@@ -84,6 +93,31 @@ class _InitStateMixin:
 
     def _ref_weight(self) -> Tensor:
         return next(iter(self.parameters()))
+
+    def _state_activations(self) -> list[str]:
+        """Per component, the range the cell keeps it in (see initstate.strategies.base)."""
+        h = "relu" if getattr(self, "nonlinearity", "tanh") == "relu" else "tanh"
+        h = "identity" if getattr(self, "proj_size", 0) > 0 else h
+        return [h, "identity"] if isinstance(self, (nn.LSTM, nn.LSTMCell)) else [h]
+
+    # torch.ao.quantization swaps modules by exact type (nn.LSTM, ...): it would leave this
+    # subclass in float without a word. Refuse a qconfig aimed at it; warn when convert() is done.
+    @property
+    def qconfig(self):
+        try:
+            return self.__dict__["_qconfig"]
+        except KeyError:
+            raise AttributeError("qconfig") from None  # unset: getattr(m, "qconfig", default) works
+
+    @qconfig.setter
+    def qconfig(self, value) -> None:
+        check_qconfig(type(self).__name__, value)
+        self.__dict__["_qconfig"] = value
+
+    @qconfig.deleter
+    def qconfig(self) -> None:
+        self.__dict__.pop("_qconfig", None)
+        quantization_left_float(type(self).__name__)
 
     def _batch_and_view(self, input) -> tuple:
         """``(B or None, input as a needs_input strategy takes it)`` for a forward input."""
