@@ -243,3 +243,29 @@ def test_register_refuses_to_replace_a_builtin(registry):
         pass
 
     assert STRATEGIES["learned"] is Mine2
+
+
+def test_custom_strategy_with_needs_input_gets_the_input_batch_first(registry):
+    """A registered data-conditioned strategy: h0 of every layer = the sequence's first step."""
+
+    @initstate.register("test_first_step")
+    class FirstStep(InitialState):
+        needs_input = True
+
+        def forward(self, batch_size, dtype=None, device=None, rows=None, *, input=None, lengths=None):
+            s = input[:, 0].unsqueeze(0).expand(self.shapes[0][0], -1, -1)  # input is (B, L, H_in)
+            return ((s if batch_size is not None else s.squeeze(1)).contiguous(),)
+
+    m = initstate.GRU(4, 4, num_layers=2, init="test_first_step")
+    ref = nn.GRU(4, 4, num_layers=2)
+    ref.load_state_dict(m.state_dict())
+    x = torch.randn(6, 3, 4)  # (L, B, H_in): the module must hand the strategy a batch-first view
+    hx = x[0].unsqueeze(0).expand(2, 3, 4).contiguous()
+    for a, b in zip(m(x), ref(x, hx)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(m.initial_state(input=x), hx, rtol=0, atol=0)
+    # Unbatched input: (L, H_in) in, the unbatched state out.
+    for a, b in zip(m(x[:, 0]), ref(x[:, 0], hx[:, 0])):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="one step per call"):  # cells refuse such a strategy
+        initstate.GRUCell(4, 4, init="test_first_step")
