@@ -223,3 +223,35 @@ def test_vmap_randomness_different_draws_noise_per_sample(kind, init):
     ref.load_state_dict(m.state_dict(), strict=False)
     ev = vmap(m, randomness="different")(x)
     torch.testing.assert_close(ev, ref(x[0], m.initial_state(2)).expand(8, 2, 4))
+
+
+def test_the_host_and_device_updates_of_sigma_agree():
+    """The CPU path (Python floats) and the GPU path (branch-free tensor ops) are one update.
+
+    Both are fed the same sequence of per-row errors, rows selections, a non-finite and an empty
+    observation and a loss scale; the buffers must agree (this runs the device path on the CPU).
+    """
+    host = initstate.GRU(3, 4, init="adaptive", adaptive_decay=0.7).init_state
+    device = initstate.GRU(3, 4, init="adaptive", adaptive_decay=0.7).init_state
+    scaler = torch.amp.GradScaler("cpu", init_scale=8.0)
+    scaler.scale(torch.ones(()))  # creates the scale tensor
+    T, F = True, False
+    feed = [
+        (torch.tensor([0.0, 0.0]), None),  # zero error: no reference yet
+        (torch.tensor([1.0, 3.0]), None),  # the reference: 2.0
+        (torch.tensor([float("inf"), 1.0]), None),  # non-finite: ignored
+        (torch.tensor([5.0, float("nan")]), torch.tensor([T, F])),  # the carried row's NaN is left out
+        (torch.tensor([4.0, 4.0]), torch.tensor([F, F])),  # no row starts: nothing seen
+        (torch.tensor([16.0, 8.0]), None),  # seen through a loss scale of 8: 1.5
+    ]
+    for k, (err_rows, rows) in enumerate(feed):
+        if k == len(feed) - 1:
+            host.set_grad_scaler(scaler)
+            device.set_grad_scaler(scaler)
+        host._update_on_host(0, err_rows, rows)
+        device._update_on_device(0, err_rows, rows)
+        torch.testing.assert_close(host.grad_ema, device.grad_ema, rtol=1e-6, atol=0)
+        torch.testing.assert_close(host.grad_ref, device.grad_ref, rtol=1e-6, atol=0)
+    # By hand: ref 2.0; 0.7·2 + 0.3·5 = 2.9; then 0.7·2.9 + 0.3·1.5 = 2.48.
+    want_ema = 0.7 * (0.7 * 2.0 + 0.3 * 5.0) + 0.3 * 1.5
+    assert host.grad_ref.item() == pytest.approx(2.0) and host.grad_ema.item() == pytest.approx(want_ema)

@@ -129,11 +129,6 @@ class Adaptive(Learned):
         ratio = torch.where(self.grad_ref > 0, self.grad_ema / self.grad_ref.clamp_min(1e-30), 1.0)
         return self.noise_std * ratio
 
-    @torch.compiler.disable
-    # Out of any torch.compile graph: dynamo cannot inline a hook that mutates buffers (it crashed
-    # on LSTMs); disabled, it runs eagerly in the backward pass.
-    @torch.compiler.disable
-    @torch.no_grad()
     def observe(self, i: int, grad: Tensor, rows: Tensor | None = None) -> None:
         """Update the running error of component ``i`` from ``grad`` (the state's gradient).
 
@@ -144,31 +139,67 @@ class Adaptive(Learned):
         if _under_function_transform(grad):
             return  # documented: no buffer mutation inside torch.func transforms
         n = math.prod(self.shapes[i])
-        if grad.dim() == len(self.shapes[i]):  # unbatched: one sequence
-            per_seq, b = grad.reshape(1, n), 1
+        unbatched = grad.dim() == len(self.shapes[i])  # one sequence
+        b = 1 if unbatched else grad.size(self.batch_dim)
+        if b == 0:
+            return  # an empty batch: nothing to observe
+        with torch.no_grad():  # also under backward(create_graph=True): the buffers stay leaves
+            # RMS of each row × B = its norm × B / sqrt(n), (B,): one reduction over every dim
+            # but the batch (no movedim copy), in float32 at least (a half square overflows).
+            acc = torch.promote_types(grad.dtype, torch.float32)
+            dims = [d for d in range(grad.dim()) if unbatched or d != self.batch_dim]
+            norms = torch.linalg.vector_norm(grad, dim=dims, dtype=acc)  # (B,), () unbatched
+            # The hook runs right after the RNN's backward, with cold caches: every tiny op costs
+            # ~3x its usual time, so the CPU path applies the factor in Python.
+            if grad.device.type == "cpu":
+                self._update_on_host(i, norms, rows, b / math.sqrt(n))
+            else:
+                self._update_on_device(i, norms.reshape(b) * (b / math.sqrt(n)), rows)
+
+    def _update_on_host(self, i: int, err_rows: Tensor, rows: Tensor | None, factor: float = 1.0) -> None:
+        # On the CPU reading a value costs nothing (no device sync), and Python arithmetic on
+        # floats is cheaper than a dozen tiny tensor ops: the fixed cost of a step.
+        if rows is None:
+            err = float(err_rows.mean()) * factor
         else:
-            b = grad.size(self.batch_dim)
-            if b == 0:
-                return  # an empty batch: nothing to observe
-            per_seq = grad.movedim(self.batch_dim, 0).reshape(b, n)
-        err_rows = per_seq.float().pow(2).mean(dim=1).sqrt() * b  # (B,)
+            rows = rows.to(err_rows.device)
+            n_rows = int(rows.sum())
+            if n_rows == 0:
+                return  # no row started from the state
+            err = float(torch.where(rows, err_rows.reshape(rows.shape), 0.0).sum()) / n_rows * factor
+        scale = self._loss_scale()
+        if scale is not None:
+            err /= float(scale)
+        if not math.isfinite(err):
+            return  # an overflowing backward (GradScaler skips it) says nothing about the error
+        buffers = self._buffers  # not through Module.__getattr__: this runs on every backward
+        ref, ema = buffers["grad_ref"], buffers["grad_ema"]
+        if ref.tolist()[i] == 0.0:  # tolist: no indexing op
+            if err > 0.0:  # the first non-zero error: the reference, and the EMA's seed
+                ref[i] = err
+                ema[i] = err
+            return
+        d = self.adaptive_decay
+        ema[i] = d * ema.tolist()[i] + (1.0 - d) * err
+
+    def _update_on_device(self, i: int, err_rows: Tensor, rows: Tensor | None) -> None:
+        # The same update, branch-free (torch.where, no `if` on values): no host sync on a GPU.
         if rows is None:  # every row started from the state (the windows regime)
             err = err_rows.mean()
             seen = torch.isfinite(err)
         else:
-            w = rows.to(device=grad.device, dtype=err_rows.dtype)
-            n_rows = w.sum()
+            rows = rows.to(err_rows.device)
+            n_rows = rows.sum()
             # where, not a product: a non-finite gradient of a carried row must not poison err.
-            err = torch.where(rows.to(grad.device), err_rows, 0.0).sum() / n_rows.clamp_min(1.0)
+            err = torch.where(rows, err_rows, 0.0).sum() / n_rows.clamp_min(1)
             seen = (n_rows > 0) & torch.isfinite(err)
         scale = self._loss_scale()
         if scale is not None:
             err = err / scale.to(err.device).reshape(())
         ref, ema = self.grad_ref[i], self.grad_ema[i]
-        # Branch-free (torch.where, no `if` on values) so that no host sync is needed on a GPU.
         first = (ref == 0) & (err > 0) & seen
         ref.copy_(torch.where(first, err, ref))
-        new = torch.where(first, err, self.adaptive_decay * ema + (1 - self.adaptive_decay) * err)
+        new = torch.where(first, err, torch.lerp(ema, err, 1.0 - self.adaptive_decay))
         ema.copy_(torch.where(seen & (ref > 0), new, ema))
 
     def forward(self, batch_size, dtype=None, device=None, rows=None):
@@ -180,29 +211,51 @@ class Adaptive(Learned):
         # One selection shared by this call's components, a list so that reset_rows can narrow
         # it after the state is built (the hooks read it at backward time).
         selection = [None if rows is None else check_rows(rows, batch_size, device)]
-        return tuple(
-            self.component(i, batch_size, dtype, device, selection) if self.mask[i] else None
-            for i in range(len(self.shapes))
-        )
+        sigma = self._sigmas()  # once per call, not once per component
+        parts = []
+        for i in range(len(self.shapes)):
+            parts.append(self.component(i, batch_size, dtype, device, selection, sigma) if self.mask[i] else None)
+        return tuple(parts)
 
-    def component(self, i, batch_size, dtype, device, selection: list | None = None) -> Tensor | None:
+    def _sigmas(self):
+        """σ per component: Python floats for CPU buffers in eager mode, else the tensor."""
+        if self.grad_ref.device.type == "cpu" and not torch.compiler.is_compiling():
+            refs, emas = self.grad_ref.tolist(), self.grad_ema.tolist()
+            return [self.noise_std * (e / r if r > 0 else 1.0) for e, r in zip(emas, refs)]
+        return self.noise_scale
+
+    def component(self, i, batch_size, dtype, device, selection: list | None = None, sigma=None) -> Tensor | None:
         if not self.training:
             return super().component(i, batch_size, dtype, device)
         p = self._param(i, dtype)
         shape = self.batched_shape(i, batch_size)
-        noise = normal(1.0, shape, self.generator, dtype, device)
         base = p if batch_size is None else p.unsqueeze(self.batch_dim)
-        state = torch.addcmul(base, noise, self.noise_scale[i].to(dtype))
+        sigma = (sigma if sigma is not None else self._sigmas())[i]
+        if isinstance(sigma, float):  # two ops: draw N(0, σ²), add the learned state
+            state = torch.add(base, normal(sigma, shape, self.generator, dtype, device)) if sigma > 0 else (
+                super().component(i, batch_size, dtype, device))
+        else:
+            state = torch.addcmul(base, normal(1.0, shape, self.generator, dtype, device), sigma.to(dtype))
         if state.requires_grad:
             selection = selection if selection is not None else [None]
-            state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))
-            if batch_size is not None and not torch.compiler.is_compiling():
-                # The tag reset_rows looks for (a plain attribute: nothing to trace or compile).
-                state._initstate_rows = selection
+            if torch.compiler.is_compiling():
+                # Out of the graph: dynamo cannot inline a hook that mutates buffers (it crashed
+                # on LSTMs); disabled, it runs eagerly in the backward pass.
+                state.register_hook(lambda g, i=i, sel=selection: _observe_eagerly(self, i, g, sel[0]))
+            else:
+                state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))
+                if batch_size is not None:
+                    # The tag reset_rows looks for (a plain attribute: nothing to trace or compile).
+                    state._initstate_rows = selection
         return state
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, noise_std={self.noise_std}, adaptive_decay={self.adaptive_decay}"
+
+
+@torch.compiler.disable
+def _observe_eagerly(strategy: Adaptive, i: int, grad: Tensor, rows: Tensor | None) -> None:
+    strategy.observe(i, grad, rows)
 
 
 def use_grad_scaler(model: torch.nn.Module, scaler) -> int:
