@@ -1,8 +1,9 @@
 """``init="encoder"``: the initial state computed from each sequence's own first k steps (issue 13).
 
 The reference is a hand computation, row by row: the first k steps, each followed by its validity
-flag, zeros (flag 0) for a step the sequence does not have, one tanh hidden layer, a tanh head for
-h and a linear one for c. The module must equal torch.nn run from that state.
+flag, zeros (flag 0) for a step the sequence does not have, one tanh hidden layer, a head for h
+in the range of the cell's own h (tanh; relu for a relu RNN; linear for a proj_size LSTM) and a
+linear one for c. The module must equal torch.nn run from that state.
 """
 
 import pytest
@@ -17,12 +18,21 @@ RNNS = {"LSTM": (initstate.LSTM, nn.LSTM), "GRU": (initstate.GRU, nn.GRU), "RNN"
 CELLS = (initstate.LSTMCell, initstate.GRUCell, initstate.RNNCell)
 
 
-def hand_state(enc: Encoder, rows: list[torch.Tensor]):
+def h_range(module) -> str:
+    """The range torch.nn keeps h in, from the module's own arguments (not from the encoder)."""
+    if getattr(module, "proj_size", 0) > 0:
+        return "identity"  # h = W_hr (o * tanh(c)): unbounded
+    return "relu" if getattr(module, "nonlinearity", "tanh") == "relu" else "tanh"
+
+
+def hand_state(enc: Encoder, rows: list[torch.Tensor], h_act: str = "tanh"):
     """The encoder's state computed by hand, one row at a time.
 
-    ``rows``: one ``(n_b, H_in)`` tensor per sequence, its real steps only. Returns one
-    ``(D * num_layers, B, H)`` tensor per state component, as torch.nn takes ``hx``.
+    ``rows``: one ``(n_b, H_in)`` tensor per sequence, its real steps only. ``h_act``: the head of
+    h (``h_range``). Returns one ``(D * num_layers, B, H)`` tensor per state component, as
+    torch.nn takes ``hx``.
     """
+    acts = {"tanh": torch.tanh, "relu": lambda s: s.clamp_min(0.0), "identity": lambda s: s}
     k, h_in = enc.steps, enc.input_size
     states = [[] for _ in enc.names]
     for seq in rows:
@@ -36,7 +46,7 @@ def hand_state(enc: Encoder, rows: list[torch.Tensor]):
         for i, name in enumerate(enc.names):
             head = getattr(enc, name)
             s = head.weight @ z + head.bias
-            states[i].append((torch.tanh(s) if name == "h0" else s).reshape(enc.shapes[i]))
+            states[i].append((acts[h_act](s) if name == "h0" else s).reshape(enc.shapes[i]))
     return [torch.stack(s, dim=1) for s in states]
 
 
@@ -72,7 +82,7 @@ def test_output_equals_torch_nn_from_the_hand_computed_state(kind, batch_first, 
     B = 4
     x = torch.randn(B, length, 3) if batch_first else torch.randn(length, B, 3)
     rows = [x[b] if batch_first else x[:, b] for b in range(B)]
-    hx = as_hx(hand_state(ours.init_state, rows))
+    hx = as_hx(hand_state(ours.init_state, rows, h_range(ref)))
     close(ours(x), ref(x, hx))
     close(ours.initial_state(input=x), hx)
     # Shapes exactly as torch.nn expects: (D*num_layers, B, H_out) and (D*num_layers, B, H_cell).
@@ -80,6 +90,40 @@ def test_output_equals_torch_nn_from_the_hand_computed_state(kind, batch_first, 
     assert h.shape == (4, B, 2 if kind == "LSTM" else 5)
     if kind == "LSTM":
         assert hx[1].shape == (4, B, 5)
+
+
+@pytest.mark.parametrize(
+    "kind,kw",
+    [("RNN", {"nonlinearity": "relu"}), ("LSTM", {"proj_size": 2}), ("RNN", {}), ("GRU", {}), ("LSTM", {})],
+)
+def test_the_h_head_keeps_the_range_of_the_cells_own_h(kind, kw):
+    """relu RNN: h >= 0; proj_size LSTM: h unbounded; tanh cells: h in (-1, 1) (issue 20)."""
+    ours, ref = pair(kind, input_size=3, hidden_size=4, num_layers=2, **kw)
+    with torch.no_grad():  # a head whose pre-activation is far outside (-1, 1), of both signs
+        ours.init_state.h0.bias.copy_(torch.linspace(-3.0, 3.0, ours.init_state.h0.bias.numel()))
+    x = torch.randn(6, 5, 3)
+    hx = hand_state(ours.init_state, list(x.transpose(0, 1)), h_range(ref))
+    h = ours.initial_state(input=x)
+    h = h[0] if kind == "LSTM" else h
+    close(h, hx[0])
+    close(ours(x), ref(x, as_hx(hx)))
+    if h_range(ref) == "relu":
+        assert (h >= 0).all() and (h == 0).any() and h.max() > 1
+    elif h_range(ref) == "identity":
+        assert h.min() < -1 and h.max() > 1
+    else:
+        assert h.abs().max() < 1
+
+
+@pytest.mark.parametrize("bad", [[-1, 2, 3], [2.5, 2, 3], [7, 2, 3], [[1, 2, 3]], [1, 2], [True, True, False]])
+def test_bad_lengths_raise_one_clear_error(bad):
+    m = initstate.GRU(3, 4, batch_first=True, init="encoder")
+    x = torch.randn(3, 6, 3)  # B = 3, L = 6
+    with pytest.raises(ValueError, match=r"lengths must be a \(B,\) = \(3,\) .*integers in \[0, L\] = \[0, 6\]"):
+        m.initial_state(input=x, lengths=torch.tensor(bad))
+    # The valid edges: 0 (nothing observed) and L, as a list or a whole-number float tensor.
+    m.initial_state(input=x, lengths=[0, 6, 3])
+    close(m.initial_state(input=x, lengths=torch.tensor([6.0, 2.0, 3.0])), m.initial_state(input=x, lengths=[6, 2, 3]))
 
 
 def test_unbatched_input():

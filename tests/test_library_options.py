@@ -73,10 +73,96 @@ def test_defaults_and_used_options_do_not_warn(init):
         initstate.LSTM(3, 4, init=init, **used)
 
 
-@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), -1.0, "0.3x"])
-def test_invalid_noise_std_raises(bad):
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), -1.0, "0.3x", "0.3", True, False, None])
+@pytest.mark.parametrize("cls", [initstate.LSTM, initstate.GRUCell])
+def test_invalid_noise_std_raises(cls, bad):
+    # "0.3" and True used to be accepted (float("0.3"), float(True) = 1.0).
     with pytest.raises(ValueError, match="noise_std"):
-        initstate.LSTM(3, 4, init="noisy", noise_std=bad)
+        cls(3, 4, init="noisy", noise_std=bad)
+
+
+@pytest.mark.parametrize("bad", ["0.9", True, None, 1.0, -0.1])
+def test_invalid_adaptive_decay_raises(bad):
+    with pytest.raises(ValueError, match="adaptive_decay"):
+        initstate.LSTM(3, 4, init="adaptive", adaptive_decay=bad)
+
+
+def test_numbers_of_any_real_type_are_accepted():
+    import fractions
+
+    assert initstate.LSTM(3, 4, init="noisy", noise_std=1).init_state.noise_std == 1.0  # an int
+    assert initstate.LSTM(3, 4, init="noisy", noise_std=fractions.Fraction(1, 4)).init_state.noise_std == 0.25
+
+
+def test_a_strategy_class_instead_of_an_instance_gets_a_hint():
+    from initstate.strategies import Learned
+
+    for cls in (initstate.LSTM, initstate.GRUCell):
+        with pytest.raises(ValueError, match=r"init=Learned is a strategy class; pass an instance") as e:
+            cls(3, 4, init=Learned)
+        assert "\n" not in str(e.value)
+    # The instance the hint asks for works.
+    m = initstate.GRU(3, 4, init=Learned([(1, 4)], 1, names=["h0"]))
+    assert m.initial_state(2).shape == (1, 2, 4)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"])
+def test_a_misspelled_keyword_names_the_class_not_rnnbase(kind):
+    ref = getattr(nn, kind)
+    with pytest.raises(TypeError):  # torch.nn raises a TypeError too ...
+        ref(3, 4, bais=False)
+    with pytest.raises(TypeError, match=rf"^{kind}\(\) got an unexpected keyword argument 'bais' \(did you mean 'bias'\?\)") as e:
+        getattr(initstate, kind)(3, 4, bais=False)
+    assert "RNNBase" not in str(e.value)  # ... but ours names the class the user called
+    with pytest.raises(TypeError, match="'nosie_std' .*did you mean 'noise_std'"):
+        getattr(initstate, kind)(3, 4, nosie_std=0.3)
+    # Every keyword torch.nn takes still works (nonlinearity, hidden in nn.RNN's signature).
+    extra = {"nonlinearity": "relu"} if kind.startswith("RNN") else {}
+    rnn_only = {"num_layers": 1, "batch_first": True, "dropout": 0.0, "bidirectional": False} if "Cell" not in kind else {}
+    getattr(initstate, kind)(input_size=3, hidden_size=4, bias=False, device="cpu", dtype=torch.float64, **extra, **rnn_only)
+
+
+def test_init_choices_is_live(registry):
+    assert tuple(initstate.INIT_CHOICES) == ("zero", "noisy", "learned", "learned_noisy", "adaptive", "encoder")
+    assert initstate.INIT_CHOICES == list(initstate.INIT_CHOICES)
+
+    @initstate.register("test_live")
+    class Live(InitialState):
+        pass
+
+    assert "test_live" in initstate.INIT_CHOICES and initstate.INIT_CHOICES[-1] == "test_live"
+    assert len(initstate.INIT_CHOICES) == 7
+    with pytest.raises(ValueError, match="valid choices: .*encoder, context, test_live"):
+        initstate.LSTM(3, 4, init="test_livee")
+    # context is a strategy, but not a choice for callers that only call forward(x)
+    assert "context" in initstate.STRATEGIES and "context" not in initstate.INIT_CHOICES
+
+
+@pytest.mark.parametrize("init", ["noisy", "learned_noisy", "adaptive"])
+def test_generator_draws_the_noise_and_leaves_the_global_rng_alone(init):
+    m = initstate.LSTM(3, 4, init=init, generator=torch.Generator().manual_seed(5)).train()
+    torch.manual_seed(0)
+    h, c = m.initial_state(3)
+    after = torch.rand(4)  # the global stream: exactly as if no noise had been drawn
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(4))
+    # The noise is the generator's: N(0, 0.3²) draws from seed 5, h then c (learned part is 0).
+    g = torch.Generator().manual_seed(5)
+    want_h = torch.randn(1, 3, 4, generator=g) * 0.3
+    want_c = torch.randn(1, 3, 4, generator=g) * 0.3
+    torch.testing.assert_close(h, want_h)
+    torch.testing.assert_close(c, want_c)
+    # Without a generator the global RNG is used (documented), so the global stream moves.
+    torch.manual_seed(0)
+    initstate.LSTM(3, 4, init=init).train().initial_state(3)
+    assert not torch.equal(torch.rand(4), after)
+
+
+def test_generator_validation_and_no_effect_warning():
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        initstate.GRU(3, 4, init="noisy", generator=5)
+    with pytest.warns(UserWarning, match="generator.*no effect.*init='learned'"):
+        initstate.GRU(3, 4, init="learned", generator=torch.Generator())
 
 
 @pytest.mark.parametrize("bad", ["ab", True, (1, 0), ("yes", "no"), (True, None), 1.0])
@@ -106,8 +192,10 @@ def test_custom_strategy_with_kwargs_gets_the_documented_options(registry):
 
     m = initstate.LSTM(3, 4, init="test_kwargs", noise_std=0.25, init_mask=(True, False))
     assert set(seen) == {"names", "mask", "noise_std", "learned_init", "adaptive_decay", "encoder_steps",
-                         "encoder_hidden", "context_size", "input_size", "state_ranges", "device", "dtype"}
+                         "encoder_hidden", "context_size", "generator", "input_size", "state_activations",
+                         "device", "dtype"}
     assert seen["input_size"] == 3  # H_in, from the module
+    assert seen["state_activations"] == ["tanh", "identity"]  # an LSTM's h in (-1, 1), c unbounded
     assert seen["mask"] == [True, False] and seen["names"] == ["h0", "c0"]
     h, c = m.initial_state(2)
     assert torch.equal(h, torch.full((1, 2, 4), 0.25)) and not c.any()
@@ -158,3 +246,29 @@ def test_register_refuses_to_replace_a_builtin(registry):
         pass
 
     assert STRATEGIES["learned"] is Mine2
+
+
+def test_custom_strategy_with_needs_input_gets_the_input_batch_first(registry):
+    """A registered data-conditioned strategy: h0 of every layer = the sequence's first step."""
+
+    @initstate.register("test_first_step")
+    class FirstStep(InitialState):
+        needs_input = True
+
+        def forward(self, batch_size, dtype=None, device=None, rows=None, *, input=None, lengths=None):
+            s = input[:, 0].unsqueeze(0).expand(self.shapes[0][0], -1, -1)  # input is (B, L, H_in)
+            return ((s if batch_size is not None else s.squeeze(1)).contiguous(),)
+
+    m = initstate.GRU(4, 4, num_layers=2, init="test_first_step")
+    ref = nn.GRU(4, 4, num_layers=2)
+    ref.load_state_dict(m.state_dict())
+    x = torch.randn(6, 3, 4)  # (L, B, H_in): the module must hand the strategy a batch-first view
+    hx = x[0].unsqueeze(0).expand(2, 3, 4).contiguous()
+    for a, b in zip(m(x), ref(x, hx)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(m.initial_state(input=x), hx, rtol=0, atol=0)
+    # Unbatched input: (L, H_in) in, the unbatched state out.
+    for a, b in zip(m(x[:, 0]), ref(x[:, 0], hx[:, 0])):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="one step per call"):  # cells refuse such a strategy
+        initstate.GRUCell(4, 4, init="test_first_step")

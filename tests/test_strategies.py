@@ -35,6 +35,25 @@ def test_noise_per_sequence_in_train_off_in_eval(init):
     assert torch.equal(m(x)[0], ref(x)[0])
 
 
+@pytest.mark.parametrize("init", ["learned_noisy", "adaptive"])
+@pytest.mark.parametrize("cls", [initstate.LSTM, initstate.GRUCell])
+def test_training_state_is_the_whole_learned_state_plus_noise(init, cls):
+    """From a non-zero h0 (the other noise tests start at 0): batch mean h0, spread σ."""
+    m = cls(3, 4, init=init, noise_std=0.3).train()
+    with torch.no_grad():
+        for k, p in enumerate(m.init_state.parameters()):
+            p.copy_(torch.linspace(-2.0, 2.0, p.numel()).reshape(p.shape) + k)
+    state = m.initial_state(4096)
+    parts = state if isinstance(state, tuple) else (state,)
+    bd = m.init_state.batch_dim
+    for p, s in zip(m.init_state.parameters(), parts):
+        noise = s - p.detach().unsqueeze(bd)
+        # The mean of 4096 N(0, 0.09) draws is within 0.02 of 0 (4 SE): a state that added half
+        # of h0 (or none) would be off by up to 1.5.
+        assert noise.mean(dim=bd).abs().max() < 0.02
+        assert noise.std().item() == pytest.approx(0.3, rel=0.05)
+
+
 def test_eval_returns_learned_state_without_noise():
     m = lstm("learned_noisy", learned_init="normal").eval()
     h, c = m.initial_state(3)
@@ -174,17 +193,31 @@ def test_adaptive_scale_follows_gradient():
 
 @pytest.mark.parametrize("init", ["learned_noisy", "adaptive"])
 def test_torch_compile_cpu(init):
-    torch.manual_seed(0)
-    m = initstate.LSTM(3, 4, init=init, batch_first=True)
-    x = torch.randn(2, 5, 3)
-    compiled = torch.compile(m)  # the default (inductor) backend, as users call it
-    m.eval()
-    compiled.eval()
-    torch.testing.assert_close(compiled(x)[0], m(x)[0])
-    m.train()
-    out, _ = compiled(x)
-    out.sum().backward()
-    assert m.init_state.h0.grad is not None
+    """The default (inductor) backend, as users call it, with a dynamic batch: the same outputs,
+    gradients and adaptive σ as eager mode (fallback_random: inductor then draws eager's noise)."""
+    results = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        m = initstate.LSTM(3, 4, init=init, batch_first=True, learned_init="normal", noise_std=0.3)
+        f = torch.compile(m, dynamic=True) if compiled else m
+        x = torch.randn(2, 5, 3)
+        m.eval()
+        out_eval = f(x)[0].detach()
+        m.train()
+        torch.manual_seed(1)
+        with torch._inductor.config.patch(fallback_random=True):
+            for b in (2, 3):
+                m.zero_grad()
+                f(torch.randn(b, 5, 3))[0].pow(2).sum().backward()
+        sigma = m.init_state.noise_scale.clone() if init == "adaptive" else torch.zeros(1)
+        results.append((out_eval, [p.grad.clone() for p in m.init_state.parameters()], sigma))
+    (e_out, e_grads, e_sigma), (c_out, c_grads, c_sigma) = results
+    torch.testing.assert_close(c_out, e_out)
+    for g, e in zip(c_grads, e_grads):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(c_sigma, e_sigma, rtol=1e-4, atol=1e-7)
+    if init == "adaptive":
+        assert not torch.allclose(e_sigma, torch.full_like(e_sigma, 0.3))  # σ was updated
 
 
 def test_reset_rows_mixes_and_detaches():
@@ -199,6 +232,18 @@ def test_reset_rows_mixes_and_detaches():
     assert initstate.reset_rows(None, init, reset) is init
     cell = initstate.reset_rows(torch.zeros(3, 4), torch.ones(3, 4), reset, batch_dim=0)
     assert cell[:, 0].tolist() == [1.0, 0.0, 1.0]
+
+
+def test_reset_rows_refuses_mismatched_structures():
+    """An LSTM's (h, c) carried into a GRU's single h (or the reverse) is one clear error."""
+    h, c = torch.zeros(1, 3, 4), torch.zeros(1, 3, 4)
+    reset = torch.tensor([True, False, True])
+    with pytest.raises(ValueError, match="state structures differ: 2 carried vs 1 initial"):
+        initstate.reset_rows((h, c), torch.ones(1, 3, 4), reset)
+    with pytest.raises(ValueError, match="state structures differ: 1 carried vs 2 initial"):
+        initstate.reset_rows(h, (h, c), reset)
+    with pytest.raises(ValueError, match="batch dimension"):  # same structure, other shapes
+        initstate.reset_rows((h, c), (torch.ones(2, 3, 4), torch.ones(1, 3, 4)), reset)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (cuDNN rejects a non-contiguous hx)")

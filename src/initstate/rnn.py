@@ -15,9 +15,13 @@ Strategy options (keyword-only, shared by all six classes):
     learned_init: starting value of a learned state, ``"zeros"`` (default) or ``"normal"``.
     adaptive_decay: EMA decay of the ``adaptive`` strategy's gradient estimate (default 0.99).
     encoder_steps: ``k``, the leading input steps the ``encoder`` strategy sees (default 5).
-    encoder_hidden: width of the ``encoder``'s hidden layer (default 64).
+    encoder_hidden: width of the ``encoder``'s hidden layer (default 64). For next-step
+        prediction, note that the outputs of the first ``encoder_steps`` steps come from a state
+        that has seen those steps' inputs, i.e. their own targets: score from step ``k`` on.
     context_size: ``C`` for ``init="context"``, which computes the state from a ``(B, C)`` vector
         given as ``forward(x, context=c)`` (see :mod:`initstate.strategies.context`).
+    generator: a ``torch.Generator`` for the noise of ``noisy``, ``learned_noisy`` and ``adaptive``
+        (default ``None``: torch's global RNG, whose later draws then shift, as with dropout).
 
 A non-default option that the chosen strategy does not use (``noise_std`` with ``learned``, any
 option next to a strategy instance) warns with a ``UserWarning``, as torch.nn warns about
@@ -38,7 +42,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .strategies import STRATEGIES, InitialState, build_strategy
-from .strategies.base import SCRIPT_ERROR
+from .strategies.base import SCRIPT_ERROR, check_keywords, check_qconfig, quantization_left_float
 
 
 class _InitStateMixin:
@@ -58,8 +62,11 @@ class _InitStateMixin:
         encoder_steps: int = 5,
         encoder_hidden: int = 64,
         context_size: int | None = None,
+        generator: torch.Generator | None = None,
         **kwargs,
     ) -> None:
+        torch_cls = next(c for c in type(self).__mro__ if c.__module__.startswith("torch.nn"))
+        check_keywords(type(self).__name__, torch_cls, kwargs, ("nonlinearity",) if torch_cls is nn.RNN else ())
         super().__init__(*args, **kwargs)
         shapes, names = self._state_layout()
         # device and dtype from the weights torch just built: they may have been given
@@ -78,17 +85,14 @@ class _InitStateMixin:
             encoder_steps=encoder_steps,
             encoder_hidden=encoder_hidden,
             context_size=context_size,
+            generator=generator,
             input_size=self.input_size,  # H_in, for strategies that read the input (encoder)
-            state_ranges=self._state_ranges(),  # for strategies that compute a state (context)
+            state_activations=self._state_activations(),  # for strategies that compute a state
             device=w.device,
             dtype=w.dtype,
         )
 
     def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
-        raise NotImplementedError
-
-    def _state_ranges(self) -> list[str]:
-        """Per component, the range of the states the cell emits: bounded, nonnegative, unbounded."""
         raise NotImplementedError
 
     def _check_context(self, context) -> None:
@@ -100,6 +104,31 @@ class _InitStateMixin:
 
     def _ref_weight(self) -> Tensor:
         return next(iter(self.parameters()))
+
+    def _state_activations(self) -> list[str]:
+        """Per component, the range the cell keeps it in (see initstate.strategies.base)."""
+        h = "relu" if getattr(self, "nonlinearity", "tanh") == "relu" else "tanh"
+        h = "identity" if getattr(self, "proj_size", 0) > 0 else h
+        return [h, "identity"] if isinstance(self, (nn.LSTM, nn.LSTMCell)) else [h]
+
+    # torch.ao.quantization swaps modules by exact type (nn.LSTM, ...): it would leave this
+    # subclass in float without a word. Refuse a qconfig aimed at it; warn when convert() is done.
+    @property
+    def qconfig(self):
+        try:
+            return self.__dict__["_qconfig"]
+        except KeyError:
+            raise AttributeError("qconfig") from None  # unset: getattr(m, "qconfig", default) works
+
+    @qconfig.setter
+    def qconfig(self, value) -> None:
+        check_qconfig(type(self).__name__, value)
+        self.__dict__["_qconfig"] = value
+
+    @qconfig.deleter
+    def qconfig(self) -> None:
+        self.__dict__.pop("_qconfig", None)
+        quantization_left_float(type(self).__name__)
 
     def _batch_and_view(self, input) -> tuple:
         """``(B or None, input as a needs_input strategy takes it)`` for a forward input."""
@@ -199,11 +228,6 @@ class _RNNBaseMixin(_InitStateMixin):
             return [(d * self.num_layers, h_out), (d * self.num_layers, self.hidden_size)], ["h0", "c0"]
         return [(d * self.num_layers, h_out)], ["h0"]
 
-    def _state_ranges(self):
-        if self.mode == "LSTM":  # h = o * tanh(c), or W_hr of it with proj_size; c unbounded
-            return ["unbounded" if getattr(self, "proj_size", 0) > 0 else "bounded", "unbounded"]
-        return ["nonnegative" if self.mode == "RNN_RELU" else "bounded"]
-
     def _ref_weight(self) -> Tensor:
         return self.weight_ih_l0
 
@@ -217,7 +241,7 @@ class _RNNBaseMixin(_InitStateMixin):
             return input.size(0 if self.batch_first else 1), input if self.batch_first else input.transpose(0, 1)
         raise ValueError(f"input must be (L, H_in), 3-D or a PackedSequence, got {tuple(input.shape)}")
 
-    def forward(self, input, hx=None, *, context=None):
+    def forward(self, input, hx=None, context=None):  # context: pass it by keyword (init="context")
         if context is not None:
             self._check_context(context)
         if hx is None:
@@ -257,11 +281,6 @@ class _CellMixin(_InitStateMixin):
             return [(self.hidden_size,), (self.hidden_size,)], ["h0", "c0"]
         return [(self.hidden_size,)], ["h0"]
 
-    def _state_ranges(self):
-        if isinstance(self, nn.LSTMCell):
-            return ["bounded", "unbounded"]
-        return ["nonnegative" if getattr(self, "nonlinearity", "tanh") == "relu" else "bounded"]
-
     def _ref_weight(self) -> Tensor:
         return self.weight_ih
 
@@ -272,7 +291,7 @@ class _CellMixin(_InitStateMixin):
             raise ValueError(f"input must be (H_in,) or (B, H_in), got {tuple(input.shape)}")
         return (None if input.dim() == 1 else input.size(0)), None
 
-    def forward(self, input: Tensor, hx=None, *, context=None):
+    def forward(self, input: Tensor, hx=None, context=None):  # context: pass it by keyword
         if context is not None:
             self._check_context(context)
         if hx is None:

@@ -22,21 +22,40 @@ fades. Our reading, fixed here so that it can be tested:
    start-of-sequence error grows, and decays towards zero when the error does (a zero gradient
    makes it decay geometrically at rate ``decay``).
 
+5. An observation that is not finite (an overflowing backward, which ``torch.amp.GradScaler``
+   skips, or an empty batch) is ignored: ``ē``, ``e_ref`` and σ keep their values.
+
+**Mixed precision.** Under ``torch.amp.GradScaler`` the hook sees ``scale · ∂loss/∂h0``, and the
+scale grows and shrinks during training (a factor 32 in a few hundred steps), so σ would follow
+the loss scale instead of the error. We divide the scale out rather than make the estimate
+scale-invariant: a scale-invariant statistic (e.g. the h0 gradient relative to the output
+gradient of the same backward) would measure how far the error travels back, not how large the
+start-of-sequence error is, which is what the trick adapts to. The strategy cannot see the scaler
+by itself, so tell it once: ``initstate.strategies.adaptive.use_grad_scaler(model, scaler)``
+(every ``adaptive`` state in ``model``), or ``strategy.set_grad_scaler(scaler)``. The scale is read
+as the scaler's device tensor at backward time (no host sync).
+
 Noise is off in evaluation mode (the state is the learned ``s_i``). The hook only runs when the
 state takes part in a backward pass; ``noise_scale`` exposes ``σ`` for logging. Under a
 ``torch.func`` transform (``grad(functional_call(...))``) the update is skipped: the buffers are
 inputs of a pure function there, and mutating them is not allowed (the same reason functorch
-asks BatchNorm not to track running statistics); the noise still uses the current σ.
+asks BatchNorm not to track running statistics); the noise still uses the current σ. Under
+``torch.compile`` the hook is left out of the graph (``torch.compiler.disable``) and runs eagerly
+in the backward pass, so σ updates exactly as in eager mode.
+
+The noise comes from the global RNG unless a ``generator`` is given (see
+:class:`~initstate.strategies.Noisy`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from .base import check_noise_std, check_rows, register
+from .base import check_decay, check_generator, check_noise_std, check_rows, normal, register
 from .learned import Learned
 
 
@@ -47,6 +66,7 @@ class Adaptive(Learned):
     Args:
         noise_std: the noise scale before any gradient is seen (and at ``ē = e_ref``).
         adaptive_decay: EMA decay of the gradient estimate, in ``[0, 1)``.
+        generator: optional ``torch.Generator`` for the noise (default: the global RNG).
 
     Buffers:
         grad_ema: ``(num_components,)`` running error estimate ``ē``.
@@ -62,14 +82,15 @@ class Adaptive(Learned):
         learned_init: str = "zeros",
         noise_std: float = 0.3,
         adaptive_decay: float = 0.99,
+        generator: torch.Generator | None = None,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask, learned_init, device=device, dtype=dtype)
         self.noise_std = check_noise_std(noise_std)
-        if not 0.0 <= float(adaptive_decay) < 1.0:
-            raise ValueError(f"adaptive_decay must lie in [0, 1), got {adaptive_decay}")
-        self.adaptive_decay = float(adaptive_decay)
+        self.adaptive_decay = check_decay(adaptive_decay)
+        self.generator = check_generator(generator)
+        self.grad_scaler = None  # a torch.amp.GradScaler whose scale the hook divides out
         n = len(self.shapes)
         self.register_buffer("grad_ema", torch.zeros(n, device=device, dtype=torch.float32))
         self.register_buffer("grad_ref", torch.zeros(n, device=device, dtype=torch.float32))
@@ -85,13 +106,29 @@ class Adaptive(Learned):
             self.grad_ema.zero_()
             self.grad_ref.zero_()
 
+    def set_grad_scaler(self, scaler) -> None:
+        """Divide ``scaler``'s loss scale out of every observed gradient (``None``: stop)."""
+        if scaler is not None and not callable(getattr(scaler, "is_enabled", None)):
+            raise TypeError(f"set_grad_scaler expects a torch.amp.GradScaler or None, got {scaler!r}")
+        self.grad_scaler = scaler
+
+    def __getstate__(self):
+        # The scaler belongs to the training loop, not to the model: not pickled with it.
+        return {**super().__getstate__(), "grad_scaler": None}
+
+    def _loss_scale(self) -> Tensor | None:
+        """The scale the current backward's gradients carry, as the scaler's tensor (or None)."""
+        scaler = self.grad_scaler
+        if scaler is None or not scaler.is_enabled():
+            return None
+        return getattr(scaler, "_scale", None)  # None until scaler.scale() first runs
+
     @property
     def noise_scale(self) -> Tensor:
         """``(num_components,)`` the current σ of each component's noise."""
         ratio = torch.where(self.grad_ref > 0, self.grad_ema / self.grad_ref.clamp_min(1e-30), 1.0)
         return self.noise_std * ratio
 
-    @torch.no_grad()
     def observe(self, i: int, grad: Tensor, rows: Tensor | None = None) -> None:
         """Update the running error of component ``i`` from ``grad`` (the state's gradient).
 
@@ -101,26 +138,69 @@ class Adaptive(Learned):
         """
         if _under_function_transform(grad):
             return  # documented: no buffer mutation inside torch.func transforms
-        if grad.dim() == len(self.shapes[i]):  # unbatched: one sequence
-            per_seq, b = grad.reshape(1, -1), 1
+        n = math.prod(self.shapes[i])
+        unbatched = grad.dim() == len(self.shapes[i])  # one sequence
+        b = 1 if unbatched else grad.size(self.batch_dim)
+        if b == 0:
+            return  # an empty batch: nothing to observe
+        with torch.no_grad():  # also under backward(create_graph=True): the buffers stay leaves
+            # RMS of each row × B = its norm × B / sqrt(n), (B,): one reduction over every dim
+            # but the batch (no movedim copy), in float32 at least (a half square overflows).
+            acc = torch.promote_types(grad.dtype, torch.float32)
+            dims = [d for d in range(grad.dim()) if unbatched or d != self.batch_dim]
+            norms = torch.linalg.vector_norm(grad, dim=dims, dtype=acc)  # (B,), () unbatched
+            # The hook runs right after the RNN's backward, with cold caches: every tiny op costs
+            # ~3x its usual time, so the CPU path applies the factor in Python.
+            if grad.device.type == "cpu":
+                self._update_on_host(i, norms, rows, b / math.sqrt(n))
+            else:
+                self._update_on_device(i, norms.reshape(b) * (b / math.sqrt(n)), rows)
+
+    def _update_on_host(self, i: int, err_rows: Tensor, rows: Tensor | None, factor: float = 1.0) -> None:
+        # On the CPU reading a value costs nothing (no device sync), and Python arithmetic on
+        # floats is cheaper than a dozen tiny tensor ops: the fixed cost of a step.
+        if rows is None:
+            err = float(err_rows.mean()) * factor
         else:
-            b = grad.size(self.batch_dim)
-            per_seq = grad.movedim(self.batch_dim, 0).reshape(b, -1)
-        err_rows = (per_seq.float() * b).pow(2).mean(dim=1).sqrt()  # (B,)
+            rows = rows.to(err_rows.device)
+            n_rows = int(rows.sum())
+            if n_rows == 0:
+                return  # no row started from the state
+            err = float(torch.where(rows, err_rows.reshape(rows.shape), 0.0).sum()) / n_rows * factor
+        scale = self._loss_scale()
+        if scale is not None:
+            err /= float(scale)
+        if not math.isfinite(err):
+            return  # an overflowing backward (GradScaler skips it) says nothing about the error
+        buffers = self._buffers  # not through Module.__getattr__: this runs on every backward
+        ref, ema = buffers["grad_ref"], buffers["grad_ema"]
+        if ref.tolist()[i] == 0.0:  # tolist: no indexing op
+            if err > 0.0:  # the first non-zero error: the reference, and the EMA's seed
+                ref[i] = err
+                ema[i] = err
+            return
+        d = self.adaptive_decay
+        ema[i] = d * ema.tolist()[i] + (1.0 - d) * err
+
+    def _update_on_device(self, i: int, err_rows: Tensor, rows: Tensor | None) -> None:
+        # The same update, branch-free (torch.where, no `if` on values): no host sync on a GPU.
         if rows is None:  # every row started from the state (the windows regime)
-            err, seen = err_rows.mean(), None
+            err = err_rows.mean()
+            seen = torch.isfinite(err)
         else:
-            w = rows.to(device=grad.device, dtype=err_rows.dtype)
-            n = w.sum()
-            err, seen = (err_rows * w).sum() / n.clamp_min(1.0), n > 0  # seen: any row started
+            rows = rows.to(err_rows.device)
+            n_rows = rows.sum()
+            # where, not a product: a non-finite gradient of a carried row must not poison err.
+            err = torch.where(rows, err_rows, 0.0).sum() / n_rows.clamp_min(1)
+            seen = (n_rows > 0) & torch.isfinite(err)
+        scale = self._loss_scale()
+        if scale is not None:
+            err = err / scale.to(err.device).reshape(())
         ref, ema = self.grad_ref[i], self.grad_ema[i]
-        # Branch-free (torch.where, no `if` on values) so that no host sync is needed on a GPU.
-        first = (ref == 0) & (err > 0)
-        first = first if seen is None else first & seen
+        first = (ref == 0) & (err > 0) & seen
         ref.copy_(torch.where(first, err, ref))
-        new = torch.where(first, err, self.adaptive_decay * ema + (1 - self.adaptive_decay) * err)
-        update = ref > 0 if seen is None else seen & (ref > 0)
-        ema.copy_(torch.where(update, new, ema))
+        new = torch.where(first, err, torch.lerp(ema, err, 1.0 - self.adaptive_decay))
+        ema.copy_(torch.where(seen & (ref > 0), new, ema))
 
     def forward(self, batch_size, dtype=None, device=None, rows=None):
         """As :meth:`InitialState.forward`; ``rows`` limits which rows the σ update observes."""
@@ -131,25 +211,42 @@ class Adaptive(Learned):
         # One selection shared by this call's components, a list so that reset_rows can narrow
         # it after the state is built (the hooks read it at backward time).
         selection = [None if rows is None else check_rows(rows, batch_size, device)]
-        return tuple(
-            self.component(i, batch_size, dtype, device, selection) if self.mask[i] else None
-            for i in range(len(self.shapes))
-        )
+        sigma = self._sigmas()  # once per call, not once per component
+        parts = []
+        for i in range(len(self.shapes)):
+            parts.append(self.component(i, batch_size, dtype, device, selection, sigma) if self.mask[i] else None)
+        return tuple(parts)
 
-    def component(self, i, batch_size, dtype, device, selection: list | None = None) -> Tensor | None:
+    def _sigmas(self):
+        """σ per component: Python floats for CPU buffers in eager mode, else the tensor."""
+        if self.grad_ref.device.type == "cpu" and not torch.compiler.is_compiling():
+            refs, emas = self.grad_ref.tolist(), self.grad_ema.tolist()
+            return [self.noise_std * (e / r if r > 0 else 1.0) for e, r in zip(emas, refs)]
+        return self.noise_scale
+
+    def component(self, i, batch_size, dtype, device, selection: list | None = None, sigma=None) -> Tensor | None:
         if not self.training:
             return super().component(i, batch_size, dtype, device)
         p = self._param(i, dtype)
         shape = self.batched_shape(i, batch_size)
-        noise = torch.randn(shape, dtype=dtype, device=device)
         base = p if batch_size is None else p.unsqueeze(self.batch_dim)
-        state = torch.addcmul(base, noise, self.noise_scale[i].to(dtype))
+        sigma = (sigma if sigma is not None else self._sigmas())[i]
+        if isinstance(sigma, float):  # two ops: draw N(0, σ²), add the learned state
+            state = torch.add(base, normal(sigma, shape, self.generator, dtype, device)) if sigma > 0 else (
+                super().component(i, batch_size, dtype, device))
+        else:
+            state = torch.addcmul(base, normal(1.0, shape, self.generator, dtype, device), sigma.to(dtype))
         if state.requires_grad:
             selection = selection if selection is not None else [None]
-            state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))
-            if batch_size is not None and not torch.compiler.is_compiling():
-                # The tag reset_rows looks for (a plain attribute: nothing to trace or compile).
-                state._initstate_rows = selection
+            if torch.compiler.is_compiling():
+                # Out of the graph: dynamo cannot inline a hook that mutates buffers (it crashed
+                # on LSTMs); disabled, it runs eagerly in the backward pass.
+                state.register_hook(lambda g, i=i, sel=selection: _observe_eagerly(self, i, g, sel[0]))
+            else:
+                state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))
+                if batch_size is not None:
+                    # The tag reset_rows looks for (a plain attribute: nothing to trace or compile).
+                    state._initstate_rows = selection
         return state
 
     def diagnostics(self) -> dict[str, Tensor]:
@@ -158,6 +255,27 @@ class Adaptive(Learned):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, noise_std={self.noise_std}, adaptive_decay={self.adaptive_decay}"
+
+
+@torch.compiler.disable
+def _observe_eagerly(strategy: Adaptive, i: int, grad: Tensor, rows: Tensor | None) -> None:
+    strategy.observe(i, grad, rows)
+
+
+def use_grad_scaler(model: torch.nn.Module, scaler) -> int:
+    """Tell every ``adaptive`` state in ``model`` to divide ``scaler``'s loss scale out.
+
+    Call it once, after building the ``torch.amp.GradScaler`` that scales the loss::
+
+        scaler = torch.amp.GradScaler("cuda")
+        use_grad_scaler(model, scaler)
+
+    Returns the number of ``adaptive`` strategies found (0 means the call had no effect).
+    """
+    found = [m for m in model.modules() if isinstance(m, Adaptive)]
+    for m in found:
+        m.set_grad_scaler(scaler)
+    return len(found)
 
 
 def _under_function_transform(t: Tensor) -> bool:

@@ -13,15 +13,17 @@ Sonnet's ``TrainableState``), and a per-component ``mask`` pins chosen component
 Constructor contract of every strategy (built-in or registered with :func:`register`)::
 
     __init__(self, shapes, batch_dim, *, <any of: names, mask, noise_std, learned_init,
-             adaptive_decay, encoder_steps, encoder_hidden, context_size, input_size,
-             state_ranges, device, dtype>)
+             adaptive_decay, encoder_steps, encoder_hidden, context_size, generator, input_size,
+             state_activations, device, dtype>)
 
 ``shapes`` and ``batch_dim`` come positionally and must reach ``InitialState.__init__``; of the
 options, :func:`build_strategy` passes those the constructor names (all of them when it takes
 ``**options``). A user's option that the constructor does not take has no effect and warns.
-``input_size`` (``H_in``), ``state_ranges`` (per component, the range of the states the cell
-emits: ``"bounded"``, ``"nonnegative"`` or ``"unbounded"``), ``device`` and ``dtype`` come from
-the module, not from the user.
+``input_size`` (``H_in``), ``state_activations``, ``device`` and ``dtype`` come from the module,
+not from the user. ``state_activations`` gives, per component, the range the cell itself keeps
+that component in: ``"tanh"`` (bounded in (-1, 1): a tanh RNN's h, an LSTM's h without
+projection, a GRU's h), ``"relu"`` (h ≥ 0: a relu RNN) or ``"identity"`` (unbounded: an LSTM's c,
+a ``proj_size`` LSTM's h); a strategy that computes the state (``encoder``) matches it.
 
 Data-conditioned strategies (``encoder``) set the class attribute ``needs_input = True``; the
 module then also passes its input to :meth:`InitialState.forward` (see there). Every other
@@ -30,17 +32,66 @@ strategy is called exactly as before, without the input.
 
 from __future__ import annotations
 
+import difflib
 import inspect
-import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
+# Re-exported: strategies and custom code import the checks from here.
+from .checks import (  # noqa: F401
+    check_decay,
+    check_generator,
+    check_mask,
+    check_noise_std,
+    check_qconfig,
+    check_rows,
+    normal,
+    quantization_left_float,
+)
+
 STRATEGIES: dict[str, type[InitialState]] = {}
 # Filled by ``initstate.strategies`` once the built-ins are registered; register() protects them.
 BUILTINS: set[str] = set()
+
+
+class StrategyNames(Sequence):
+    """A live, read-only view of the strategy names that run on torch.nn's own call, ``forward(x)``
+    (``initstate.INIT_CHOICES``): every name in :data:`STRATEGIES` but those whose class sets
+    ``needs_context`` (``context`` needs a ``context=`` keyword that a generic caller cannot give).
+
+    A tuple frozen at import would miss the strategies registered later; this view always lists
+    the current ones, in registration order, and compares equal to a tuple or list of them.
+    """
+
+    @staticmethod
+    def _names() -> tuple[str, ...]:
+        return tuple(n for n, cls in STRATEGIES.items() if not getattr(cls, "needs_context", False))
+
+    def __getitem__(self, index):
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._names()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (Sequence, StrategyNames)) and tuple(self) == tuple(other)
+
+    __hash__ = None  # mutable contents
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+INIT_CHOICES = StrategyNames()
 
 # The options every recurrent class forwards, with their defaults. A non-default value that the
 # chosen strategy does not take warns (as torch.nn warns about ``dropout`` with one layer).
@@ -52,7 +103,10 @@ OPTION_DEFAULTS = {
     "encoder_steps": 5,
     "encoder_hidden": 64,
     "context_size": None,
+    "generator": None,
 }
+# What the modules pass besides the user's options (see the constructor contract).
+MODULE_OPTIONS = ("names", "input_size", "state_activations", "device", "dtype")
 # The names users write on the recurrent classes (``init_mask=``), for messages.
 USER_NAMES = {"mask": "init_mask"}
 FACTORY_KWARGS = ("device", "dtype")
@@ -60,7 +114,7 @@ CONTRACT = (
     "the constructor contract of a strategy is __init__(self, shapes, batch_dim, **options): "
     "shapes and batch_dim positionally, passed on to InitialState.__init__, and any of the "
     "options names, mask, noise_std, learned_init, adaptive_decay, encoder_steps, "
-    "encoder_hidden, context_size, input_size, state_ranges, device, dtype by keyword"
+    "encoder_hidden, context_size, generator, input_size, state_activations, device, dtype by keyword"
 )
 SCRIPT_ERROR = (
     "torch.jit.script is not supported by initstate modules (TorchScript cannot compile a "
@@ -264,46 +318,6 @@ class InitialState(nn.Module):
         return {}
 
 
-def check_noise_std(noise_std) -> float:
-    """``noise_std`` as a float; ``ValueError`` unless it is a finite number ``>= 0``."""
-    try:
-        value = float(noise_std)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not (value >= 0.0 and math.isfinite(value)):  # also rejects NaN and inf
-        raise ValueError(f"noise_std must be a non-negative finite number, got {noise_std!r}")
-    return value
-
-
-def check_mask(mask, names: Sequence[str]) -> list[bool]:
-    """``mask`` (``init_mask``) as a list of bools, one per component; ``ValueError`` otherwise."""
-    if mask is None:
-        return [True] * len(names)
-    if isinstance(mask, Tensor) and mask.dtype == torch.bool and mask.dim() == 1:
-        mask = mask.tolist()
-    # numpy.bool_ is accepted by name (the library imports only torch); ints and strings are not.
-    ok = isinstance(mask, Iterable) and not isinstance(mask, (str, bytes, Tensor))
-    entries = list(mask) if ok else []
-    if not ok or not all(isinstance(m, bool) or type(m).__name__ == "bool_" for m in entries):
-        raise ValueError(
-            f"init_mask must be a sequence of bools, one per state component ({', '.join(names)}),"
-            f" got {mask!r}"
-        )
-    if len(entries) != len(names):
-        raise ValueError(f"init_mask needs one entry per state component ({names}), got mask={mask!r}")
-    return [bool(m) for m in entries]
-
-
-def check_rows(rows, batch_size, device) -> Tensor:
-    """``rows`` as a ``(B,)`` bool tensor on ``device``; ``ValueError`` if its size is not ``B``."""
-    if batch_size is None:
-        raise ValueError("rows selects batch rows, so it needs a batch_size")
-    rows = torch.as_tensor(rows, device=device).to(torch.bool)
-    if rows.dim() != 1 or rows.size(0) != batch_size:
-        raise ValueError(f"rows must be a (B,) = ({batch_size},) bool mask, got shape {tuple(rows.shape)}")
-    return rows
-
-
 def build_strategy(
     init: str | InitialState,
     shapes: Sequence[Sequence[int]],
@@ -315,7 +329,7 @@ def build_strategy(
     """Build the strategy called ``init`` (a name in :data:`STRATEGIES`) for the given shapes.
 
     ``options`` (``noise_std``, ``mask``, ``learned_init``, ``adaptive_decay``,
-    ``encoder_steps``, ``encoder_hidden``, ``context_size``, ``input_size``, ``state_ranges``,
+    ``encoder_steps``, ``encoder_hidden``, ``context_size``, ``generator``, ``input_size``, ``state_activations``,
     ``device``, ``dtype``) are validated,
     then passed to the strategy when its constructor names them (all of them to a constructor that
     takes ``**options``). A non-default option the strategy does not
@@ -326,6 +340,10 @@ def build_strategy(
     shapes = [tuple(int(s) for s in shape) for shape in shapes]
     if "noise_std" in options:
         options["noise_std"] = check_noise_std(options["noise_std"])
+    if "adaptive_decay" in options:
+        options["adaptive_decay"] = check_decay(options["adaptive_decay"])
+    if "generator" in options:
+        check_generator(options["generator"])
     if options.get("mask") is not None:
         options["mask"] = check_mask(options["mask"], names or [f"s{i}" for i in range(len(shapes))])
     given = {k: v for k, v in options.items() if k in OPTION_DEFAULTS and not _is_default(k, v)}
@@ -339,7 +357,13 @@ def build_strategy(
                 f" this module needs {shapes} (batch_dim={batch_dim})"
             )
         return init
-    if init not in STRATEGIES:
+    if isinstance(init, type) and issubclass(init, InitialState):
+        raise ValueError(
+            f"init={init.__name__} is a strategy class; pass an instance built for this module "
+            f"(init={init.__name__}(shapes, batch_dim, ...)) or register it "
+            f"(@initstate.register('name')) and pass init='name'; valid names: {', '.join(STRATEGIES)}"
+        )
+    if not isinstance(init, str) or init not in STRATEGIES:
         raise ValueError(f"unknown init {init!r}; valid choices: {', '.join(STRATEGIES)}")
     cls = STRATEGIES[init]
     check_contract(cls, init)  # also catches classes put into STRATEGIES by hand
@@ -364,7 +388,40 @@ def build_strategy(
 def _is_default(key: str, value) -> bool:
     if key == "mask":  # all-True is what None means
         return value is None or all(value)
+    if key == "generator":
+        return value is None
     return value == OPTION_DEFAULTS[key]
+
+
+def check_keywords(owner: str, torch_cls: type, kwargs: dict, extra: Sequence[str] = ()) -> None:
+    """``TypeError`` naming ``owner`` (not ``RNNBase.__init__``) for a keyword torch.nn does not take.
+
+    Args:
+        owner: the class the user called, e.g. ``"LSTM"``.
+        torch_cls: its torch.nn base, whose constructor keywords are valid.
+        kwargs: the keywords left after the strategy options were taken out.
+        extra: keywords torch takes that its signature hides (``nn.RNN``'s ``nonlinearity``).
+    """
+    valid = [*_torch_keywords(torch_cls), *extra]
+    for key in kwargs:
+        if key not in valid:
+            options = ["init", "init_mask", *(k for k in OPTION_DEFAULTS if k != "mask")]
+            close = difflib.get_close_matches(key, valid + options, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(
+                f"{owner}() got an unexpected keyword argument {key!r}{hint}; torch.nn.{torch_cls.__name__}"
+                f" takes {', '.join(valid)}, and the strategy options are {', '.join(options)}"
+            )
+
+
+def _torch_keywords(torch_cls: type) -> list[str]:
+    # nn.LSTM/GRU/RNN take (*args, **kwargs) and hand them to RNNBase.__init__(mode, ...).
+    init = torch_cls.__init__
+    params = inspect.signature(init).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        params = inspect.signature(nn.RNNBase.__init__).parameters
+    skip = {"self", "mode"}
+    return [n for n, p in params.items() if n not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def _warn(message: str, stacklevel: int) -> None:

@@ -21,7 +21,7 @@ features)`` and Sketch-RNN's ``h0 = tanh(W z + b)``. Our version, fixed here so 
    - ``c`` of an LSTM and ``h`` of an LSTM with ``proj_size > 0`` (``W_hr h``) are unbounded: no
      activation (linear).
 
-   The module tells the strategy which range each component has (``state_ranges``).
+   The module tells the strategy which range each component has (``state_activations``).
 4. The heads start as ``nn.Linear`` initialises itself, and are trained with the RNN.
 
 The state is deterministic (the same in training and evaluation). An explicit ``hx`` overrides
@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from .base import InitialState, check_rows, register
 
 # The range of each state component -> the head's activation (see the module docstring, 3.).
-RANGES = {"bounded": torch.tanh, "nonnegative": torch.relu, "unbounded": None}
+RANGES = {"tanh": torch.tanh, "relu": torch.relu, "identity": None}
 
 
 @register("context")
@@ -52,9 +52,9 @@ class Context(InitialState):
 
     Args:
         context_size: ``C``, the size of the context vector (required).
-        state_ranges: one entry per component, ``"bounded"`` (tanh head), ``"nonnegative"`` (relu)
-            or ``"unbounded"`` (linear); the recurrent module passes its cell's ranges. Default:
-            ``"bounded"`` for the first component (``h``), ``"unbounded"`` for the others (``c``).
+        state_activations: one entry per component, ``"tanh"`` (a tanh head), ``"relu"``
+            or ``"identity"`` (linear); the recurrent module passes its cell's ranges. Default:
+            ``"tanh"`` for the first component (``h``), ``"identity"`` for the others (``c``).
         device, dtype: factory arguments of the parameters, as in torch.nn.
 
     Attributes:
@@ -76,7 +76,7 @@ class Context(InitialState):
         names: Sequence[str] | None = None,
         mask: Sequence[bool] | None = None,
         context_size: int | None = None,
-        state_ranges: Sequence[str] | None = None,
+        state_activations: Sequence[str] | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -87,13 +87,13 @@ class Context(InitialState):
         if isinstance(context_size, bool) or not is_int or int(context_size) < 1:
             raise ValueError(f"context_size must be a positive int, got {context_size!r}")
         self.context_size = int(context_size)
-        if state_ranges is None:
-            state_ranges = ["bounded"] + ["unbounded"] * (len(self.shapes) - 1)
-        self.state_ranges = list(state_ranges)
-        if len(self.state_ranges) != len(self.shapes) or not set(self.state_ranges) <= set(RANGES):
+        if state_activations is None:
+            state_activations = ["tanh"] + ["identity"] * (len(self.shapes) - 1)
+        self.state_activations = list(state_activations)
+        if len(self.state_activations) != len(self.shapes) or not set(self.state_activations) <= set(RANGES):
             raise ValueError(
-                f"state_ranges needs one of {', '.join(RANGES)} per state component ({self.names}), "
-                f"got {state_ranges!r}"
+                f"state_activations needs one of {', '.join(RANGES)} per state component ({self.names}), "
+                f"got {state_activations!r}"
             )
         factory = {"device": device, "dtype": dtype}
         for i, name in enumerate(self.names):
@@ -141,7 +141,7 @@ class Context(InitialState):
                 out.append(None)
                 continue
             s = head(context.to(head.weight.dtype))  # (B, prod(shape)), or (prod(shape),) unbatched
-            act = RANGES[self.state_ranges[i]]
+            act = RANGES[self.state_activations[i]]
             s = act(s) if act is not None else s
             if batch_size is None:
                 s = s.reshape(self.shapes[i])
@@ -152,7 +152,7 @@ class Context(InitialState):
         return tuple(out)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, context_size={self.context_size}, state_ranges={self.state_ranges}"
+        return f"{super().extra_repr()}, context_size={self.context_size}, state_activations={self.state_activations}"
 
 
 def _describe(value) -> str:

@@ -10,16 +10,25 @@ feed-forward network trained jointly with the RNN. Our version, fixed here so th
    ``[x_0, m_0, x_1, m_1, ..., x_{k-1}, m_{k-1}]``, ``k * (H_in + 1)`` values: the flags let the
    network tell a missing step from a real step whose value is zero.
 2. One hidden layer: ``z = tanh(W_1 · input + b_1)``, ``encoder_hidden`` units.
-3. One linear head per state component, giving all layers and directions at once:
-   ``h0 = tanh(W_h z + b_h)`` (bounded like every ``h`` the RNN itself emits) and, for LSTMs,
-   ``c0 = W_c z + b_c`` (linear: the cell state is unbounded). Reshaped to torch.nn's shapes,
-   ``(D * num_layers, B, H_out)`` and ``(D * num_layers, B, H_cell)``.
+3. One linear head per state component, giving all layers and directions at once, followed by the
+   activation that keeps it in the range the cell itself keeps that component in (the module
+   passes ``state_activations``): ``h0 = tanh(W_h z + b_h)`` for a tanh RNN, a GRU and an LSTM
+   without projection (their ``h`` lies in (-1, 1)); ``h0 = relu(W_h z + b_h)`` for a relu RNN
+   (its ``h`` is ≥ 0); ``h0 = W_h z + b_h`` for an LSTM with ``proj_size`` (``h = W_hr h'`` is
+   unbounded); ``c0 = W_c z + b_c`` for LSTMs (the cell state is unbounded). Reshaped to
+   torch.nn's shapes, ``(D * num_layers, B, H_out)`` and ``(D * num_layers, B, H_cell)``.
 
 The RNN then runs over the whole input, the first ``k`` steps included, so outputs keep torch.nn's
 shapes and semantics. The state is deterministic (the same in training and evaluation). Cells see
 one step per call and cannot use it (the cell classes raise). In truncated-BPTT (stateful) use the
 state of a restarting row is computed from the first ``k`` steps of the chunk in which its sequence
 starts: ``reset_rows(carried, module.initial_state(input=chunk), reset)``.
+
+**Next-step prediction.** The state of a sequence is computed from its first ``k`` inputs, so the
+outputs at steps ``0 .. k-1`` come from a state that has already seen those inputs. When the
+target of step ``t`` is the input of step ``t + 1``, the outputs before step ``k`` have seen their
+own targets (step ``t``'s target is input ``t + 1 < k``): score the loss from step ``k`` on (the
+replication harness does this with ``trainer.score_from``), or the encoder looks better than it is.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .base import InitialState, check_rows, register
+
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": None}
 
 NEEDS_INPUT_ERROR = (
     "init='encoder' computes the state from the input's first steps, so it needs the input: "
@@ -47,6 +58,9 @@ class Encoder(InitialState):
         encoder_steps: ``k``, the number of leading steps the network sees (default 5).
         encoder_hidden: width of the hidden (tanh) layer (default 64).
         input_size: ``H_in``, the module's input size (the recurrent module passes it).
+        state_activations: one of ``"tanh"``, ``"relu"``, ``"identity"`` per component, the
+            activation of its head (the recurrent module passes the cell's own ranges); default
+            ``tanh`` for the first component and ``identity`` for the others.
         device, dtype: factory arguments of the parameters, as in torch.nn.
 
     Attributes:
@@ -71,10 +85,19 @@ class Encoder(InitialState):
         encoder_steps: int = 5,
         encoder_hidden: int = 64,
         input_size: int | None = None,
+        state_activations: Sequence[str] | None = None,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask)
+        if state_activations is None:
+            state_activations = ["tanh"] + ["identity"] * (len(self.shapes) - 1)
+        self.activations = list(state_activations)
+        if len(self.activations) != len(self.shapes) or not all(a in ACTIVATIONS for a in self.activations):
+            raise ValueError(
+                f"state_activations needs one of {', '.join(ACTIVATIONS)} per state component "
+                f"({len(self.shapes)}), got {state_activations!r}"
+            )
         self.steps = _positive_int("encoder_steps", encoder_steps)
         self.hidden_size = _positive_int("encoder_hidden", encoder_hidden)
         if input_size is None:
@@ -127,9 +150,7 @@ class Encoder(InitialState):
         t = torch.arange(k, device=x.device)
         valid = (t < present).unsqueeze(0).expand(x.size(0), k)
         if lengths is not None:
-            lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
-            if lengths.numel() != x.size(0):
-                raise ValueError(f"lengths must have one entry per row ({x.size(0)}), got {lengths.numel()}")
+            lengths = check_lengths(lengths, x.size(0), input.size(1), x.device)
             valid = valid & (t.unsqueeze(0) < lengths.unsqueeze(1))
             x = x * valid.unsqueeze(-1).to(x.dtype)
         return x, valid
@@ -142,9 +163,14 @@ class Encoder(InitialState):
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         if rows is not None:
             check_rows(rows, batch_size, device if device is not None else "cpu")
-        x, valid = self.first_steps(input, lengths)
         w = self.hidden.weight
-        feats = torch.cat([x.to(w.dtype), valid.unsqueeze(-1).to(w.dtype)], dim=-1)  # (B, k, H_in + 1)
+        if lengths is None and isinstance(input, Tensor) and input.dim() == 3 and input.size(1) >= self.steps:
+            # Every one of the k steps is real (the common case): the flags are all 1, appended
+            # by one pad instead of building the mask (fewer tiny ops: the fixed cost of a step).
+            feats = nn.functional.pad(input[:, : self.steps].to(w.dtype), (0, 1), value=1.0)
+        else:
+            x, valid = self.first_steps(input, lengths)
+            feats = torch.cat([x.to(w.dtype), valid.unsqueeze(-1).to(w.dtype)], dim=-1)  # (B, k, H_in + 1)
         z = torch.tanh(self.hidden(feats.flatten(1)))  # (B, encoder_hidden)
         out = []
         for i, name in enumerate(self.names):
@@ -153,7 +179,8 @@ class Encoder(InitialState):
                 out.append(None)
                 continue
             s = head(z)
-            s = torch.tanh(s) if i == 0 else s  # h bounded like the RNN's own h; c linear
+            act = ACTIVATIONS[self.activations[i]]
+            s = act(s) if act is not None else s  # the range the cell keeps this component in
             # (B, prod(shape)) -> (B, *shape) -> batch moved to batch_dim; cuDNN wants contiguous.
             s = s.unflatten(1, self.shapes[i]).movedim(0, self.batch_dim).contiguous()
             if batch_size is None:  # unbatched input came as B = 1
@@ -163,6 +190,27 @@ class Encoder(InitialState):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, encoder_steps={self.steps}, input_size={self.input_size}"
+
+
+def check_lengths(lengths, batch: int, steps: int, device) -> Tensor:
+    """``lengths`` as a ``(B,)`` int64 tensor on ``device``; one ``ValueError`` for any bad value.
+
+    Valid: one integer per row (a tensor, list or tuple; float entries only if whole numbers),
+    each in ``[0, L]``. A 2-D tensor, ``-1``, ``2.5`` or a length past ``L`` used to be accepted
+    silently (masking the wrong steps); they are refused here, before any state is computed.
+    """
+    t = torch.as_tensor(lengths)
+    ok = t.dim() == 1 and t.numel() == batch and t.dtype != torch.bool
+    if ok and (t.is_floating_point() or t.is_complex()):
+        ok = bool((t == t.round()).all()) if t.is_floating_point() else False
+    if ok and t.numel():
+        ok = bool((t >= 0).all() and (t <= steps).all())
+    if not ok:
+        shown = t.tolist() if t.numel() <= 8 else f"shape {tuple(t.shape)}"
+        raise ValueError(
+            f"lengths must be a (B,) = ({batch},) sequence of integers in [0, L] = [0, {steps}], got {shown}"
+        )
+    return t.to(device=device, dtype=torch.long)
 
 
 def _positive_int(name: str, value) -> int:

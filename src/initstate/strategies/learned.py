@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .base import InitialState, check_noise_std, register
+from .base import InitialState, check_generator, check_noise_std, normal, register
 
 LEARNED_INITS = ("zeros", "normal")
 
@@ -82,7 +82,8 @@ class Learned(InitialState):
 class LearnedNoisy(Learned):
     """The learned state plus fresh N(0, noise_std²) noise per sequence in training mode (r2rt).
 
-    In evaluation mode the state is the learned one, without noise.
+    In evaluation mode the state is the learned one, without noise. ``generator``: as for
+    :class:`~initstate.strategies.Noisy` (default: the global RNG).
     """
 
     def __init__(
@@ -93,20 +94,23 @@ class LearnedNoisy(Learned):
         mask: Sequence[bool] | None = None,
         learned_init: str = "zeros",
         noise_std: float = 0.3,
+        generator: torch.Generator | None = None,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask, learned_init, device=device, dtype=dtype)
         self.noise_std = check_noise_std(noise_std)
+        self.generator = check_generator(generator)
 
     def component(self, i, batch_size, dtype, device) -> Tensor | None:
         if not self.training or self.noise_std == 0.0:
             return super().component(i, batch_size, dtype, device)
         p = self._param(i, dtype)
-        noise = torch.empty(self.batched_shape(i, batch_size), dtype=dtype, device=device)
-        noise.normal_(0.0, self.noise_std)
-        # The broadcast add yields a fresh contiguous tensor: no separate expand().contiguous().
-        return noise.add_(p if batch_size is None else p.unsqueeze(self.batch_dim))
+        shape = self.batched_shape(i, batch_size)
+        noise = normal(self.noise_std, shape, self.generator, dtype, device)
+        # Out of place (vmap-safe); the broadcast add yields a fresh contiguous tensor, so no
+        # separate expand().contiguous() is needed.
+        return torch.add(noise, p if batch_size is None else p.unsqueeze(self.batch_dim))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, noise_std={self.noise_std}"
