@@ -38,18 +38,20 @@ DEV_STAMP := $(VENV)/.installed-dev
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	# torch first and pinned: an unpinned torch in a fresh venv resolves to a multi-GB CUDA build.
 	$(PY) -m pip install "$(TORCH_SPEC)"
-	# The run's extras only: `make reproduce` does not wait for the test tools.
-	$(PY) -m pip install -e ".[data,exp]"
+	# Two distributions, both editable: the library (src/pyproject.toml, torch only) and the
+	# harness (pyproject.toml), which depends on it. The run's extras only: `make reproduce`
+	# does not wait for the test tools.
+	$(PY) -m pip install -e ./src -e ".[data,exp]"
 	$(PY) -m replication.data.fetch
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
-	$(PY) -m pip install -e ".[data,exp,dev]"
+	$(PY) -m pip install -e ./src -e ".[data,exp,dev]"
 	touch $(DEV_STAMP)
 
 setup: $(DEV_STAMP) ## create .venv and install the project with all extras (idempotent)
