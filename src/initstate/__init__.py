@@ -7,9 +7,21 @@
 torch.Size([2, 4, 16])
 """
 
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import GRU, LSTM, RNN
 from .state import reset_rows
-from .strategies import STRATEGIES, InitialState, build_strategy, register
+from .strategies import (
+    STRATEGIES,
+    Adaptive,
+    Encoder,
+    InitialState,
+    Learned,
+    LearnedNoisy,
+    Noisy,
+    Zero,
+    build_strategy,
+    register,
+)
 
 __version__ = "0.1.0"
 INIT_CHOICES = tuple(STRATEGIES)
@@ -20,10 +32,16 @@ __all__ = [
     "LSTM",
     "RNN",
     "STRATEGIES",
+    "Adaptive",
+    "Encoder",
     "GRUCell",
     "InitialState",
     "LSTMCell",
+    "Learned",
+    "LearnedNoisy",
+    "Noisy",
     "RNNCell",
+    "Zero",
     "build_strategy",
     "register",
     "reset_rows",

@@ -1,4 +1,8 @@
-"""Drop-in ``torch.nn`` recurrent modules whose initial state follows a pluggable strategy.
+"""What the drop-in ``torch.nn`` recurrent modules share: the strategy keywords and the state.
+
+The public classes are built from these mixins in :mod:`initstate.layers` (``LSTM``, ``GRU``,
+``RNN``) and :mod:`initstate.cells` (``LSTMCell``, ``GRUCell``, ``RNNCell``), each with an explicit
+signature that repeats the strategy options below (``tests/test_api.py`` keeps them in step).
 
 Every class subclasses the ``torch.nn`` class of the same name, takes exactly its arguments plus the
 keyword-only strategy options below, keeps its ``state_dict`` keys (adding the strategy's own under
@@ -29,6 +33,7 @@ supported and raises one ``RuntimeError`` that points to ``torch.export``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import torch
@@ -37,6 +42,18 @@ from torch.nn.utils.rnn import PackedSequence
 
 from .strategies import STRATEGIES, InitialState, build_strategy
 from .strategies.base import SCRIPT_ERROR
+
+
+def _caller_stacklevel() -> int:
+    """``build_strategy``'s ``stacklevel`` for the first frame outside this package.
+
+    Called from ``_InitStateMixin.__init__``. A class's explicit ``__init__`` and the cells' mixin
+    add frames between the user and it, so a fixed count would point into initstate for some.
+    """
+    level, frame = 3, sys._getframe(2)  # 3 and frame 2: the caller of _InitStateMixin.__init__
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "initstate":
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 class _InitStateMixin:
@@ -67,7 +84,7 @@ class _InitStateMixin:
             shapes,
             self._batch_dim,
             names=names,
-            stacklevel=3,  # warnings point at the user's constructor call
+            stacklevel=_caller_stacklevel(),  # warnings point at the user's constructor call
             mask=init_mask,
             noise_std=noise_std,
             learned_init=learned_init,
@@ -244,65 +261,3 @@ class _CellMixin(_InitStateMixin):
             batch = None if input.dim() == 1 else input.size(0)
             hx = self._default_hx(batch, input.dtype, input.device)
         return super().forward(input, hx)
-
-
-class LSTM(_RNNBaseMixin, nn.LSTM):
-    r"""``torch.nn.LSTM`` with a pluggable initial state (see the module docstring for options).
-
-    Shape:
-        - input: ``(L, H_in)`` unbatched, ``(L, B, H_in)`` or ``(B, L, H_in)`` with
-          ``batch_first=True``, or a ``PackedSequence``.
-        - hx: optional ``(h_0, c_0)``, ``(D * num_layers, B, H_out)`` and
-          ``(D * num_layers, B, H_cell)`` (no ``B`` when unbatched). Overrides the strategy.
-        - output: as ``torch.nn.LSTM``: ``output`` ``(L, B, D * H_out)`` and ``(h_n, c_n)``.
-
-    ``D`` is 2 when bidirectional else 1, ``H_out`` is ``proj_size`` if set else ``hidden_size``.
-    """
-
-
-class GRU(_RNNBaseMixin, nn.GRU):
-    r"""``torch.nn.GRU`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(L, H_in)``, ``(L, B, H_in)``, ``(B, L, H_in)`` or a ``PackedSequence``.
-        - hx: optional ``(D * num_layers, B, H_out)`` (``(D * num_layers, H_out)`` unbatched).
-        - output: ``(L, B, D * H_out)`` and ``h_n`` ``(D * num_layers, B, H_out)``.
-    """
-
-
-class RNN(_RNNBaseMixin, nn.RNN):
-    r"""``torch.nn.RNN`` (tanh or relu) with a pluggable initial state.
-
-    Shape:
-        - input: ``(L, H_in)``, ``(L, B, H_in)``, ``(B, L, H_in)`` or a ``PackedSequence``.
-        - hx: optional ``(D * num_layers, B, H_out)`` (``(D * num_layers, H_out)`` unbatched).
-        - output: ``(L, B, D * H_out)`` and ``h_n`` ``(D * num_layers, B, H_out)``.
-    """
-
-
-class LSTMCell(_CellMixin, nn.LSTMCell):
-    r"""``torch.nn.LSTMCell`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(B, H_in)`` or ``(H_in,)``.
-        - hx: optional ``(h_0, c_0)``, each ``(B, H)`` or ``(H,)``. Overrides the strategy.
-        - output: ``(h_1, c_1)``, each ``(B, H)`` or ``(H,)``.
-    """
-
-
-class GRUCell(_CellMixin, nn.GRUCell):
-    r"""``torch.nn.GRUCell`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(B, H_in)`` or ``(H_in,)``; hx: optional ``(B, H)`` or ``(H,)``.
-        - output: ``h_1``, ``(B, H)`` or ``(H,)``.
-    """
-
-
-class RNNCell(_CellMixin, nn.RNNCell):
-    r"""``torch.nn.RNNCell`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(B, H_in)`` or ``(H_in,)``; hx: optional ``(B, H)`` or ``(H,)``.
-        - output: ``h_1``, ``(B, H)`` or ``(H,)``.
-    """

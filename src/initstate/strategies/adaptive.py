@@ -44,13 +44,46 @@ from .learned import Learned
 class Adaptive(Learned):
     """Learned state + noise scaled by a running estimate of the gradient w.r.t. the state.
 
-    Args:
-        noise_std: the noise scale before any gradient is seen (and at ``ē = e_ref``).
-        adaptive_decay: EMA decay of the gradient estimate, in ``[0, 1)``.
+    `init="adaptive"` (the initial-state trick of Zimmermann, Tietz & Grothmann, 2012, as read in
+    [`initstate.strategies.adaptive`][initstate.strategies.adaptive]): in training mode the state
+    of component `i` is `s_i + σ_i · ε`, `ε ~ N(0, 1)` per sequence, with
+    `σ_i = noise_std · ē / e_ref`, where `ē` is an EMA of the error reaching the state in
+    backward passes and `e_ref` its first non-zero value. In evaluation mode the state is the
+    learned `s_i`.
 
-    Buffers:
-        grad_ema: ``(num_components,)`` running error estimate ``ē``.
-        grad_ref: ``(num_components,)`` the first non-zero error, 0 until one is seen.
+    Args:
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        learned_init: `"zeros"` (default) or `"normal"` (N(0, 0.1²)) for the learned part.
+        noise_std: the noise scale before any gradient is seen (and at `ē = e_ref`).
+        adaptive_decay: EMA decay of the gradient estimate, in `[0, 1)`.
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
+
+    Attributes:
+        h0: the learned `h_0` (and `c0` for an LSTM), as in [`Learned`][initstate.Learned].
+        grad_ema: buffer, `(num_components,)` running error estimate `ē`.
+        grad_ref: buffer, `(num_components,)` the first non-zero error, 0 until one is seen.
+
+    Shape:
+        - output: as [`Learned`][initstate.Learned].
+
+    Examples:
+        >>> import torch, initstate
+        >>> gru = initstate.GRU(3, 4, init="adaptive", adaptive_decay=0.5)
+        >>> gru.init_state.noise_scale              # sigma before any backward: noise_std
+        tensor([0.3000])
+        >>> x = torch.randn(5, 2, 3)
+        >>> gru(x)[0].pow(2).mean().backward()      # the first error is the reference
+        >>> gru.init_state.noise_scale
+        tensor([0.3000])
+        >>> gru(x)[0].mul(0).sum().backward()       # a zero error halves the EMA (decay 0.5)
+        >>> gru.init_state.noise_scale
+        tensor([0.1500])
     """
 
     def __init__(

@@ -105,25 +105,46 @@ def check_contract(cls, name: str) -> None:
 
 
 class InitialState(nn.Module):
-    """Base class of the initial-state strategies.
+    """Base class of the initial-state strategies; subclass it for a custom one.
+
+    A strategy is a small module that turns a batch size into one tensor per state component
+    (`h` for `RNN`/`GRU` and the cells, `(h, c)` for LSTMs). Subclasses override
+    `component(i, batch_size, dtype, device)` (or `forward`), and `reset_parameters()` if they
+    have a starting value; [`register`][initstate.register] makes one selectable by name.
 
     Args:
-        shapes: one shape per state component, without the batch dimension.
-        batch_dim: where :meth:`forward` inserts the batch dimension.
-        names: one name per component (``"h0"``, ``"c0"``); used for parameter and buffer names.
-        mask: one bool per component; ``False`` keeps that component at zero. Default: all ``True``.
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
 
     Shape:
-        - Output: a tuple with one entry per component. For shape ``S = (s_0, ..., s_k)`` and
-          ``batch_dim = d`` the entry is ``S[:d] + (B,) + S[d:]``, or ``S`` when ``batch_size`` is
-          ``None``. An entry may be ``None``, meaning "all zeros": torch.nn then builds the zeros
-          itself, which keeps the ``zero`` strategy exactly as fast as torch.nn.
+        - output: a tuple with one entry per component. For shape `S = (s_0, ..., s_k)` and
+          `batch_dim = d` the entry is `S[:d] + (B,) + S[d:]`, or `S` when `batch_size` is
+          `None`. An entry may be `None`, meaning "all zeros": torch.nn then builds the zeros
+          itself, which keeps the `zero` strategy exactly as fast as torch.nn.
 
     Attributes:
-        needs_input: class attribute, ``False`` here. A strategy that sets it ``True`` computes the
+        needs_input: class attribute, `False` here. A strategy that sets it `True` computes the
             state from the module's input: the module then calls
-            ``forward(batch_size, dtype, device, rows, input=x, lengths=None)`` (see
-            :meth:`forward`), and cells, which see one step per call, refuse it.
+            `forward(batch_size, dtype, device, rows, input=x, lengths=None)` (see `forward`),
+            and cells, which see one step per call, refuse it.
+
+    Examples:
+        >>> import torch, initstate
+        >>> class Constant(initstate.InitialState):
+        ...     def __init__(self, shapes, batch_dim, names=None, mask=None, noise_std=0.3):
+        ...         super().__init__(shapes, batch_dim, names, mask)
+        ...         self.value = noise_std
+        ...     def component(self, i, batch_size, dtype, device):
+        ...         shape = self.batched_shape(i, batch_size)  # batch inserted at batch_dim
+        ...         return torch.full(shape, self.value, dtype=dtype, device=device)
+        >>> gru = initstate.GRU(3, 4, num_layers=2, init=Constant([(2, 4)], batch_dim=1, noise_std=0.5))
+        >>> gru.initial_state(3)[:, 0]
+        tensor([[0.5000, 0.5000, 0.5000, 0.5000],
+                [0.5000, 0.5000, 0.5000, 0.5000]])
     """
 
     name: str = "base"

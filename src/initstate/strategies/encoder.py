@@ -41,23 +41,48 @@ NEEDS_INPUT_ERROR = (
 
 @register("encoder")
 class Encoder(InitialState):
-    """A feed-forward network from the first ``encoder_steps`` input steps to the initial state.
+    """A feed-forward network from the first `encoder_steps` input steps to the initial state.
+
+    `init="encoder"` (after Mohajerin & Waslander, IJCNN 2017; details in
+    [`initstate.strategies.encoder`][initstate.strategies.encoder]): the first `k` steps of each
+    sequence, each with a validity flag, go through one tanh hidden layer and one head per state
+    component (tanh for `h`, linear for `c`). The state is the same in training and evaluation.
+    `LSTM`/`GRU`/`RNN` only: a cell sees one step per call.
 
     Args:
-        encoder_steps: ``k``, the number of leading steps the network sees (default 5).
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        encoder_steps: `k`, the number of leading steps the network sees (default 5).
         encoder_hidden: width of the hidden (tanh) layer (default 64).
-        input_size: ``H_in``, the module's input size (the recurrent module passes it).
-        device, dtype: factory arguments of the parameters, as in torch.nn.
+        input_size: `H_in`, the module's input size (the recurrent module passes it).
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
 
     Attributes:
-        hidden: ``nn.Linear(k * (H_in + 1), encoder_hidden)``, the shared hidden layer.
-        <name> (e.g. ``h0``, ``c0``): one ``nn.Linear(encoder_hidden, prod(shape))`` head per
-            unmasked component; a masked component (``init_mask``) has no head and stays zero.
+        hidden: `nn.Linear(k * (H_in + 1), encoder_hidden)`, the shared hidden layer.
+        h0: `nn.Linear(encoder_hidden, prod(shape))`, the head of `h_0` (one per unmasked
+            component, named after it: `c0` too for an LSTM); a masked component has none.
 
     Shape:
-        - input: ``(B, L, H_in)`` (batch first, as the module passes it) or a ``PackedSequence``.
-        - lengths: optional ``(B,)`` valid steps per row (tensor input only).
-        - output: as :class:`InitialState`, e.g. ``(D * num_layers, B, H)`` per component.
+        - input: `(B, L, H_in)` (batch first, as the module passes it) or a `PackedSequence`.
+        - lengths: optional `(B,)` valid steps per row (tensor input only).
+        - output: as [`InitialState`][initstate.InitialState], e.g. `(D * num_layers, B, H)`
+          per component.
+
+    Examples:
+        >>> import torch, initstate
+        >>> lstm = initstate.LSTM(3, 4, num_layers=2, init="encoder", encoder_steps=2)
+        >>> x = torch.randn(7, 5, 3)                # (L, B, H_in)
+        >>> h_0, c_0 = lstm.initial_state(input=x)  # from each sequence's first 2 steps
+        >>> h_0.shape, c_0.shape
+        (torch.Size([2, 5, 4]), torch.Size([2, 5, 4]))
+        >>> y = x.clone(); y[2:] = 0                # later steps do not change the state
+        >>> torch.equal(lstm.initial_state(input=y)[0], h_0)
+        True
     """
 
     needs_input = True
