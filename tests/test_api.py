@@ -117,3 +117,19 @@ def test_option_warnings_point_at_the_users_call(build):
         build()
     assert [w.category for w in caught] == [UserWarning]
     assert caught[0].filename == __file__, caught[0].filename
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_mypy_strict_passes_on_the_library():
+    # The cache (.mypy_cache, git-ignored) makes reruns take seconds; the first run reads torch's
+    # stubs and takes about a minute.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "mypy", "--strict", "src/initstate"],
+                         cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Success: no issues found" in run.stdout

@@ -44,12 +44,12 @@ class LSTMCell(_CellMixin, nn.LSTMCell):
             when not at its default 5).
         encoder_hidden: as `encoder_steps` (default 64).
 
-    Inputs: `input, hx`
+    Inputs:
         - **input**: `(B, H_in)` or `(H_in,)` unbatched.
         - **hx**: optional `(h_0, c_0)`, each `(B, H)` or `(H,)`. Given, it overrides the
           strategy; omitted, the strategy provides it.
 
-    Outputs: `(h_1, c_1)`
+    Outputs:
         - **h_1**, **c_1**: the next hidden and cell states, each `(B, H)` or `(H,)`.
 
     Attributes:
@@ -120,11 +120,11 @@ class GRUCell(_CellMixin, nn.GRUCell):
             when not at its default 5).
         encoder_hidden: as `encoder_steps` (default 64).
 
-    Inputs: `input, hx`
+    Inputs:
         - **input**: `(B, H_in)` or `(H_in,)` unbatched.
         - **hx**: optional `h_0`, `(B, H)` or `(H,)`. Given, it overrides the strategy.
 
-    Outputs: `h_1`
+    Outputs:
         - **h_1**: the next hidden state, `(B, H)` or `(H,)`.
 
     Attributes:
@@ -193,11 +193,11 @@ class RNNCell(_CellMixin, nn.RNNCell):
             when not at its default 5).
         encoder_hidden: as `encoder_steps` (default 64).
 
-    Inputs: `input, hx`
+    Inputs:
         - **input**: `(B, H_in)` or `(H_in,)` unbatched.
         - **hx**: optional `h_0`, `(B, H)` or `(H,)`. Given, it overrides the strategy.
 
-    Outputs: `h_1`
+    Outputs:
         - **h_1**: the next hidden state, `(B, H)` or `(H,)`.
 
     Attributes:

@@ -54,14 +54,14 @@ class LSTM(_RNNBaseMixin, nn.LSTM):
     default, as torch.nn warns about `dropout` with one layer; an invalid value raises
     `ValueError`.
 
-    Inputs: `input, hx`
+    Inputs:
         - **input**: `(L, H_in)` unbatched, `(L, B, H_in)`, or `(B, L, H_in)` with
           `batch_first=True`; or a `PackedSequence`.
         - **hx**: optional `(h_0, c_0)`: `h_0` is `(D * num_layers, B, H_out)` and `c_0` is
           `(D * num_layers, B, H_cell)` (no `B` for unbatched input). Given, it overrides the
           strategy; omitted, the strategy provides it.
 
-    Outputs: `output, (h_n, c_n)`
+    Outputs:
         - **output**: `(L, D * H_out)` unbatched, `(L, B, D * H_out)`, or `(B, L, D * H_out)`
           with `batch_first=True`; a `PackedSequence` for packed input.
         - **h_n**: `(D * num_layers, B, H_out)`, the final hidden state of every layer.
@@ -156,13 +156,13 @@ class GRU(_RNNBaseMixin, nn.GRU):
     An option the chosen strategy does not use warns (`UserWarning`) when it is not at its
     default; an invalid value raises `ValueError`.
 
-    Inputs: `input, hx`
+    Inputs:
         - **input**: `(L, H_in)` unbatched, `(L, B, H_in)`, or `(B, L, H_in)` with
           `batch_first=True`; or a `PackedSequence`.
         - **hx**: optional `h_0`, `(D * num_layers, B, H_out)` (`(D * num_layers, H_out)`
           unbatched). Given, it overrides the strategy; omitted, the strategy provides it.
 
-    Outputs: `output, h_n`
+    Outputs:
         - **output**: `(L, D * H_out)` unbatched, `(L, B, D * H_out)`, or `(B, L, D * H_out)`
           with `batch_first=True`; a `PackedSequence` for packed input.
         - **h_n**: `(D * num_layers, B, H_out)`, the final hidden state of every layer.
@@ -252,13 +252,13 @@ class RNN(_RNNBaseMixin, nn.RNN):
     An option the chosen strategy does not use warns (`UserWarning`) when it is not at its
     default; an invalid value raises `ValueError`.
 
-    Inputs: `input, hx`
+    Inputs:
         - **input**: `(L, H_in)` unbatched, `(L, B, H_in)`, or `(B, L, H_in)` with
           `batch_first=True`; or a `PackedSequence`.
         - **hx**: optional `h_0`, `(D * num_layers, B, H_out)` (`(D * num_layers, H_out)`
           unbatched). Given, it overrides the strategy; omitted, the strategy provides it.
 
-    Outputs: `output, h_n`
+    Outputs:
         - **output**: `(L, D * H_out)` unbatched, `(L, B, D * H_out)`, or `(B, L, D * H_out)`
           with `batch_first=True`; a `PackedSequence` for packed input.
         - **h_n**: `(D * num_layers, B, H_out)`, the final hidden state of every layer.

@@ -35,13 +35,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from .state import State
 from .strategies import STRATEGIES, InitialState, build_strategy
 from .strategies.base import SCRIPT_ERROR
+
+if TYPE_CHECKING:
+    # For the type checker only: the mixins are always combined with these torch.nn bases, whose
+    # attributes (hidden_size, parameters(), forward, ...) they use. At run time they derive
+    # from object, so the MRO of every public class is exactly (mixins, torch.nn class).
+    _ModuleBase = nn.Module
+    _RNNBase = nn.RNNBase
+    _CellBase = nn.RNNCellBase
+else:
+    _ModuleBase = _RNNBase = _CellBase = object
 
 
 def _caller_stacklevel() -> int:
@@ -50,21 +63,23 @@ def _caller_stacklevel() -> int:
     Called from ``_InitStateMixin.__init__``. A class's explicit ``__init__`` and the cells' mixin
     add frames between the user and it, so a fixed count would point into initstate for some.
     """
-    level, frame = 3, sys._getframe(2)  # 3 and frame 2: the caller of _InitStateMixin.__init__
+    level = 3  # 3 and frame 2: the caller of _InitStateMixin.__init__
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "initstate":
         level, frame = level + 1, frame.f_back
     return level
 
 
-class _InitStateMixin:
+class _InitStateMixin(_ModuleBase):
     """Adds the strategy keywords to a torch.nn recurrent class (put it first in the bases)."""
 
     _batch_dim: int
     init_state: InitialState
+    input_size: int
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         init: str | InitialState = "zero",
         noise_std: float = 0.3,
         init_mask: Sequence[bool] | None = None,
@@ -72,7 +87,7 @@ class _InitStateMixin:
         adaptive_decay: float = 0.99,
         encoder_steps: int = 5,
         encoder_hidden: int = 64,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         shapes, names = self._state_layout()
@@ -102,33 +117,41 @@ class _InitStateMixin:
     def _ref_weight(self) -> Tensor:
         return next(iter(self.parameters()))
 
-    def _batch_and_view(self, input) -> tuple:
+    def _batch_and_view(self, input: Tensor | PackedSequence | None) -> tuple[int | None, Any]:
         """``(B or None, input as a needs_input strategy takes it)`` for a forward input."""
         raise NotImplementedError
 
-    def _pack_state(self, parts: Sequence[Tensor]):
+    def _pack_state(self, parts: Sequence[Tensor]) -> State:
         return tuple(parts) if len(parts) > 1 else parts[0]
 
     def reset_parameters(self) -> None:
         """Reset torch's weights exactly as torch.nn does, and the strategy to its starting value."""
         strategy = self._modules.get("init_state")
         if strategy is None:  # torch's __init__ calls this before the strategy exists
-            return super().reset_parameters()
+            # The torch.nn base (RNNBase, RNNCellBase) has it; the type checker's nn.Module does not.
+            return super().reset_parameters()  # type: ignore[misc, no-any-return]
         # torch's loop runs over self.parameters(), which would also draw uniform values into
         # init_state.*: hide the strategy while torch resets its own weights.
         del self._modules["init_state"]
         try:
-            super().reset_parameters()
+            super().reset_parameters()  # type: ignore[misc]
         finally:
             self._modules["init_state"] = strategy
-        strategy.reset_parameters()
+        strategy.reset_parameters()  # type: ignore[operator]
 
-    def __prepare_scriptable__(self):
+    def __prepare_scriptable__(self) -> None:
         # torch.jit.script calls this on every module first: one clear error instead of
         # "Unknown type annotation: 'InitialState'".
         raise RuntimeError(f"{type(self).__name__}: {SCRIPT_ERROR}")
 
-    def initial_state(self, batch_size: int | None = None, rows=None, *, input=None, lengths=None):
+    def initial_state(
+        self,
+        batch_size: int | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+        *,
+        input: Tensor | PackedSequence | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
+    ) -> State:
         """The state used when ``forward`` gets no ``hx``, in the current train/eval mode.
 
         Args:
@@ -169,7 +192,13 @@ class _InitStateMixin:
         parts = self.init_state.materialize(batch_size, w.dtype, w.device, rows=rows, input=view, lengths=lengths)
         return self._pack_state(parts)
 
-    def _default_hx(self, batch_size, dtype: torch.dtype, device: torch.device, input=None):
+    def _default_hx(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype,
+        device: torch.device,
+        input: Tensor | PackedSequence | None = None,
+    ) -> State | None:
         strategy = self.init_state
         if strategy.needs_input:  # a class attribute: static under export, trace and compile
             parts = strategy(batch_size, dtype, device, input=self._batch_and_view(input)[1])
@@ -183,10 +212,11 @@ class _InitStateMixin:
         return f"{super().extra_repr()}, init={self.init_state.name!r}"
 
 
-class _RNNBaseMixin(_InitStateMixin):
+class _RNNBaseMixin(_InitStateMixin, _RNNBase):
     _batch_dim = 1
+    weight_ih_l0: Tensor
 
-    def _state_layout(self):
+    def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
         d = 2 if self.bidirectional else 1
         h_out = self.proj_size if getattr(self, "proj_size", 0) > 0 else self.hidden_size
         if self.mode == "LSTM":
@@ -196,17 +226,19 @@ class _RNNBaseMixin(_InitStateMixin):
     def _ref_weight(self) -> Tensor:
         return self.weight_ih_l0
 
-    def _batch_and_view(self, input):
+    def _batch_and_view(self, input: Tensor | PackedSequence | None) -> tuple[int | None, Any]:
         # Batch first, as a view (no copy): (B, L, H_in), unbatched as B = 1, packed unchanged.
         if isinstance(input, PackedSequence):
             return int(input.batch_sizes[0]), input
+        input = cast(Tensor, input)
         if input.dim() == 2:
             return None, input.unsqueeze(0)
         if input.dim() == 3:
             return input.size(0 if self.batch_first else 1), input if self.batch_first else input.transpose(0, 1)
         raise ValueError(f"input must be (L, H_in), 3-D or a PackedSequence, got {tuple(input.shape)}")
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Any, hx: Any = None) -> Any:
+        # Any: torch.nn's overloads (Tensor or PackedSequence in, the same out) stay the contract.
         if hx is None:
             if isinstance(input, PackedSequence):
                 # hx is given in the caller's batch order; torch permutes it for packed input.
@@ -230,16 +262,17 @@ def _cell_error(cls_name: str, init: str) -> str:
     )
 
 
-class _CellMixin(_InitStateMixin):
+class _CellMixin(_InitStateMixin, _CellBase):
     _batch_dim = 0
+    weight_ih: Tensor
 
-    def __init__(self, *args, init: str | InitialState = "zero", **kwargs) -> None:
+    def __init__(self, *args: Any, init: str | InitialState = "zero", **kwargs: Any) -> None:
         strategy = init if isinstance(init, InitialState) else STRATEGIES.get(init)
         if getattr(strategy, "needs_input", False):  # refused before anything is built
-            raise ValueError(_cell_error(type(self).__name__, getattr(strategy, "name", init)))
+            raise ValueError(_cell_error(type(self).__name__, cast(str, getattr(strategy, "name", init))))
         super().__init__(*args, init=init, **kwargs)
 
-    def _state_layout(self):
+    def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
         if isinstance(self, nn.LSTMCell):
             return [(self.hidden_size,), (self.hidden_size,)], ["h0", "c0"]
         return [(self.hidden_size,)], ["h0"]
@@ -247,14 +280,15 @@ class _CellMixin(_InitStateMixin):
     def _ref_weight(self) -> Tensor:
         return self.weight_ih
 
-    def _batch_and_view(self, input):
+    def _batch_and_view(self, input: Tensor | PackedSequence | None) -> tuple[int | None, Any]:
         if self.init_state.needs_input:  # e.g. an encoder assigned after construction
             raise ValueError(_cell_error(type(self).__name__, self.init_state.name))
+        input = cast(Tensor, input)
         if input.dim() not in (1, 2):
             raise ValueError(f"input must be (H_in,) or (B, H_in), got {tuple(input.shape)}")
         return (None if input.dim() == 1 else input.size(0)), None
 
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input: Tensor, hx: Any = None) -> Any:
         if hx is None:
             if input.dim() not in (1, 2):
                 return super().forward(input, hx)  # torch.nn raises its own ValueError

@@ -86,6 +86,9 @@ class Adaptive(Learned):
         tensor([0.1500])
     """
 
+    grad_ema: Tensor
+    grad_ref: Tensor
+
     def __init__(
         self,
         shapes: Sequence[Sequence[int]],
@@ -95,8 +98,8 @@ class Adaptive(Learned):
         learned_init: str = "zeros",
         noise_std: float = 0.3,
         adaptive_decay: float = 0.99,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask, learned_init, device=device, dtype=dtype)
         self.noise_std = check_noise_std(noise_std)
@@ -155,7 +158,13 @@ class Adaptive(Learned):
         update = ref > 0 if seen is None else seen & (ref > 0)
         ema.copy_(torch.where(update, new, ema))
 
-    def forward(self, batch_size, dtype=None, device=None, rows=None):
+    def forward(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+    ) -> tuple[Tensor | None, ...]:
         """As :meth:`InitialState.forward`; ``rows`` limits which rows the σ update observes."""
         if not self.training:
             return super().forward(batch_size, dtype, device, rows)
@@ -169,7 +178,14 @@ class Adaptive(Learned):
             for i in range(len(self.shapes))
         )
 
-    def component(self, i, batch_size, dtype, device, selection: list | None = None) -> Tensor | None:
+    def component(
+        self,
+        i: int,
+        batch_size: int | None,
+        dtype: torch.dtype,
+        device: torch.device,
+        selection: list[Tensor | None] | None = None,
+    ) -> Tensor | None:
         if not self.training:
             return super().component(i, batch_size, dtype, device)
         p = self._param(i, dtype)
@@ -179,10 +195,10 @@ class Adaptive(Learned):
         state = torch.addcmul(base, noise, self.noise_scale[i].to(dtype))
         if state.requires_grad:
             selection = selection if selection is not None else [None]
-            state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))
+            state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))  # type: ignore[no-untyped-call]
             if batch_size is not None and not torch.compiler.is_compiling():
                 # The tag reset_rows looks for (a plain attribute: nothing to trace or compile).
-                state._initstate_rows = selection
+                state._initstate_rows = selection  # type: ignore[attr-defined]
         return state
 
     def extra_repr(self) -> str:

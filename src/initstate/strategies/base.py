@@ -30,7 +30,8 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -66,7 +67,10 @@ SCRIPT_ERROR = (
 )
 
 
-def register(name: str, *, replace: bool = False):
+_S = TypeVar("_S", bound="type[InitialState]")
+
+
+def register(name: str, *, replace: bool = False) -> Callable[[_S], _S]:
     """Class decorator adding a strategy to :data:`STRATEGIES` under ``name``.
 
     Args:
@@ -78,7 +82,7 @@ def register(name: str, *, replace: bool = False):
         TypeError: the class is not an :class:`InitialState` or breaks the constructor contract.
     """
 
-    def deco(cls: type[InitialState]) -> type[InitialState]:
+    def deco(cls: _S) -> _S:
         if name in BUILTINS and not replace:
             raise ValueError(
                 f"register({name!r}): {name!r} is a built-in strategy; pass replace=True to replace it"
@@ -91,7 +95,7 @@ def register(name: str, *, replace: bool = False):
     return deco
 
 
-def check_contract(cls, name: str) -> None:
+def check_contract(cls: Any, name: str) -> None:
     """Raise ``TypeError`` unless ``cls`` is an InitialState whose constructor takes (shapes, batch_dim)."""
     if not (isinstance(cls, type) and issubclass(cls, InitialState)):
         raise TypeError(f"strategy {name!r}: {cls!r} must be a subclass of initstate.InitialState")
@@ -165,7 +169,7 @@ class InitialState(nn.Module):
             raise ValueError(f"names need one entry per state component, got {self.names} for {self.shapes}")
         self.mask = check_mask(mask, self.names)
 
-    def batched_shape(self, i: int, batch_size) -> tuple:
+    def batched_shape(self, i: int, batch_size: int | None) -> tuple[int, ...]:
         """Component ``i``'s shape with ``batch_size`` inserted at ``batch_dim``.
 
         ``batch_size`` is used as given, never through ``int()``: under ``torch.export`` it is a
@@ -224,8 +228,8 @@ class InitialState(nn.Module):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         rows: Tensor | Sequence[bool] | None = None,
-        input=None,
-        lengths: Tensor | None = None,
+        input: Any = None,
+        lengths: Tensor | Sequence[int] | None = None,
     ) -> tuple[Tensor, ...]:
         """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor.
 
@@ -233,7 +237,7 @@ class InitialState(nn.Module):
         ``needs_input``; the others ignore them.
         """
         # rows and input only when used: a custom forward(batch_size, dtype, device) keeps working.
-        kwargs = {} if rows is None else {"rows": rows}
+        kwargs: dict[str, Any] = {} if rows is None else {"rows": rows}
         if self.needs_input:
             kwargs.update(input=input, lengths=lengths)
         parts = self(batch_size, dtype, device, **kwargs)
@@ -253,7 +257,7 @@ class InitialState(nn.Module):
             for i, p in enumerate(parts)
         )
 
-    def __prepare_scriptable__(self):
+    def __prepare_scriptable__(self) -> None:
         # torch.jit.script calls this first; fail with advice instead of an unreadable frontend error.
         raise RuntimeError(SCRIPT_ERROR)
 
@@ -262,7 +266,7 @@ class InitialState(nn.Module):
         return f"shapes={self.shapes}, batch_dim={self.batch_dim}{mask}"
 
 
-def check_noise_std(noise_std) -> float:
+def check_noise_std(noise_std: Any) -> float:
     """``noise_std`` as a float; ``ValueError`` unless it is a finite number ``>= 0``."""
     try:
         value = float(noise_std)
@@ -273,7 +277,7 @@ def check_noise_std(noise_std) -> float:
     return value
 
 
-def check_mask(mask, names: Sequence[str]) -> list[bool]:
+def check_mask(mask: Any, names: Sequence[str]) -> list[bool]:
     """``mask`` (``init_mask``) as a list of bools, one per component; ``ValueError`` otherwise."""
     if mask is None:
         return [True] * len(names)
@@ -292,7 +296,9 @@ def check_mask(mask, names: Sequence[str]) -> list[bool]:
     return [bool(m) for m in entries]
 
 
-def check_rows(rows, batch_size, device) -> Tensor:
+def check_rows(
+    rows: Tensor | Sequence[bool], batch_size: int | None, device: torch.device | str | None
+) -> Tensor:
     """``rows`` as a ``(B,)`` bool tensor on ``device``; ``ValueError`` if its size is not ``B``."""
     if batch_size is None:
         raise ValueError("rows selects batch rows, so it needs a batch_size")
@@ -308,7 +314,7 @@ def build_strategy(
     batch_dim: int,
     names: Sequence[str] | None = None,
     stacklevel: int = 2,
-    **options,
+    **options: Any,
 ) -> InitialState:
     """Build the strategy called ``init`` (a name in :data:`STRATEGIES`) for the given shapes.
 
@@ -358,10 +364,10 @@ def build_strategy(
     return strategy
 
 
-def _is_default(key: str, value) -> bool:
+def _is_default(key: str, value: Any) -> bool:
     if key == "mask":  # all-True is what None means
         return value is None or all(value)
-    return value == OPTION_DEFAULTS[key]
+    return bool(value == OPTION_DEFAULTS[key])
 
 
 def _warn(message: str, stacklevel: int) -> None:

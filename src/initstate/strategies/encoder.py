@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -96,8 +97,8 @@ class Encoder(InitialState):
         encoder_steps: int = 5,
         encoder_hidden: int = 64,
         input_size: int | None = None,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask)
         self.steps = _positive_int("encoder_steps", encoder_steps)
@@ -105,7 +106,7 @@ class Encoder(InitialState):
         if input_size is None:
             raise ValueError("init='encoder' needs input_size (H_in); the recurrent modules pass it")
         self.input_size = _positive_int("input_size", input_size)
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         # + 1: each step's validity flag (see the module docstring).
         self.hidden = nn.Linear(self.steps * (self.input_size + 1), self.hidden_size, **factory)
         for i, name in enumerate(self.names):
@@ -115,9 +116,11 @@ class Encoder(InitialState):
     def reset_parameters(self) -> None:
         """Fresh draws of every layer, as ``nn.Linear`` initialises itself."""
         for layer in self.children():
-            layer.reset_parameters()
+            cast(nn.Linear, layer).reset_parameters()
 
-    def first_steps(self, input, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def first_steps(
+        self, input: Tensor | PackedSequence, lengths: Tensor | Sequence[int] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """The first ``k`` steps of each row, zero-padded, and their validity.
 
         Args:
@@ -159,7 +162,16 @@ class Encoder(InitialState):
             x = x * valid.unsqueeze(-1).to(x.dtype)
         return x, valid
 
-    def forward(self, batch_size, dtype=None, device=None, rows=None, *, input=None, lengths=None):
+    def forward(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+        *,
+        input: Tensor | PackedSequence | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
+    ) -> tuple[Tensor | None, ...]:
         """The encoder's state for ``input`` (see :meth:`InitialState.forward`); ``rows`` is checked
         and otherwise ignored: the state of a row depends on that row's steps only."""
         if input is None:
@@ -171,7 +183,7 @@ class Encoder(InitialState):
         w = self.hidden.weight
         feats = torch.cat([x.to(w.dtype), valid.unsqueeze(-1).to(w.dtype)], dim=-1)  # (B, k, H_in + 1)
         z = torch.tanh(self.hidden(feats.flatten(1)))  # (B, encoder_hidden)
-        out = []
+        out: list[Tensor | None] = []
         for i, name in enumerate(self.names):
             head = getattr(self, name)
             if head is None:
@@ -190,7 +202,7 @@ class Encoder(InitialState):
         return f"{super().extra_repr()}, encoder_steps={self.steps}, input_size={self.input_size}"
 
 
-def _positive_int(name: str, value) -> int:
+def _positive_int(name: str, value: Any) -> int:
     """``value`` as an int ``>= 1`` (numpy integers too); ``ValueError`` otherwise (bools included)."""
     is_int = isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))
     if isinstance(value, bool) or not is_int or int(value) < 1:

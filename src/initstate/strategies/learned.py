@@ -56,8 +56,8 @@ class Learned(InitialState):
         names: Sequence[str] | None = None,
         mask: Sequence[bool] | None = None,
         learned_init: str = "zeros",
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask)
         if learned_init not in LEARNED_INITS:
@@ -86,10 +86,12 @@ class Learned(InitialState):
         return [getattr(self, name) for name in self.names]
 
     def _param(self, i: int, dtype: torch.dtype) -> Tensor:
-        p = getattr(self, self.names[i])
+        p: Tensor = getattr(self, self.names[i])
         return p if p.dtype == dtype else p.to(dtype)
 
-    def component(self, i, batch_size, dtype, device) -> Tensor | None:
+    def component(
+        self, i: int, batch_size: int | None, dtype: torch.dtype, device: torch.device
+    ) -> Tensor | None:
         p = self._param(i, dtype)
         if batch_size is None:
             # A copy, so that a caller's in-place edit of initial_state() cannot change the
@@ -143,13 +145,15 @@ class LearnedNoisy(Learned):
         mask: Sequence[bool] | None = None,
         learned_init: str = "zeros",
         noise_std: float = 0.3,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask, learned_init, device=device, dtype=dtype)
         self.noise_std = check_noise_std(noise_std)
 
-    def component(self, i, batch_size, dtype, device) -> Tensor | None:
+    def component(
+        self, i: int, batch_size: int | None, dtype: torch.dtype, device: torch.device
+    ) -> Tensor | None:
         if not self.training or self.noise_std == 0.0:
             return super().component(i, batch_size, dtype, device)
         p = self._param(i, dtype)

@@ -54,7 +54,9 @@ class Noisy(InitialState):
         super().__init__(shapes, batch_dim, names, mask)
         self.noise_std = check_noise_std(noise_std)
 
-    def component(self, i, batch_size, dtype, device) -> Tensor | None:
+    def component(
+        self, i: int, batch_size: int | None, dtype: torch.dtype, device: torch.device
+    ) -> Tensor | None:
         if not self.training or self.noise_std == 0.0:
             return None
         # One kernel, already contiguous (cuDNN rejects a non-contiguous hx).
