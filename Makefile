@@ -74,6 +74,10 @@ reproduce: $(STAMP) ## run a profile's sweep (PROFILE=default|full|r2rt|r2rt_cpu
 smoke: $(STAMP) ## a 10-second smoke of the library (no claim tested)
 	$(PY) -m replication.smoke
 
+.PHONY: docs
+docs: setup ## build the API site into site/ (strict: a broken reference fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: setup ## time each strategy against bare torch.nn (ratios)
 	$(PY) benchmarks/overhead.py
 
