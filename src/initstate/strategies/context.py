@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -77,8 +78,8 @@ class Context(InitialState):
         mask: Sequence[bool] | None = None,
         context_size: int | None = None,
         state_activations: Sequence[str] | None = None,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask)
         if context_size is None:
@@ -95,7 +96,7 @@ class Context(InitialState):
                 f"state_activations needs one of {', '.join(RANGES)} per state component ({self.names}), "
                 f"got {state_activations!r}"
             )
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         for i, name in enumerate(self.names):
             head = nn.Linear(self.context_size, math.prod(self.shapes[i]), **factory) if self.mask[i] else None
             self.add_module(name, head)
@@ -103,9 +104,9 @@ class Context(InitialState):
     def reset_parameters(self) -> None:
         """Fresh draws of every head, as ``nn.Linear`` initialises itself."""
         for head in self.children():
-            head.reset_parameters()
+            cast(nn.Linear, head).reset_parameters()
 
-    def check_context(self, context, batch_size) -> Tensor:
+    def check_context(self, context: Any, batch_size: int | None) -> Tensor:
         """``context`` itself; ``ValueError`` unless it is a floating ``(B, C)`` (or ``(C,)``) tensor."""
         want = f"({self.context_size},)" if batch_size is None else f"(B, C) = ({batch_size}, {self.context_size})"
         if context is None:
@@ -126,7 +127,15 @@ class Context(InitialState):
             raise ValueError(f"context must have shape {want} for {what}, got {tuple(context.shape)}")
         return context
 
-    def forward(self, batch_size, dtype=None, device=None, rows=None, *, context=None):
+    def forward(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+        *,
+        context: Tensor | None = None,
+    ) -> tuple[Tensor | None, ...]:
         """The state for ``context`` (see :meth:`InitialState.forward`); ``rows`` is checked and
         otherwise ignored: each row's state depends on its own context only, and ``reset_rows``
         picks the restarting rows."""
@@ -134,7 +143,7 @@ class Context(InitialState):
         context = self.check_context(context, batch_size)
         if rows is not None:
             check_rows(rows, batch_size, device if device is not None else context.device)
-        out = []
+        out: list[Tensor | None] = []
         for i, name in enumerate(self.names):
             head = getattr(self, name)
             if head is None:
@@ -155,7 +164,7 @@ class Context(InitialState):
         return f"{super().extra_repr()}, context_size={self.context_size}, state_activations={self.state_activations}"
 
 
-def _describe(value) -> str:
+def _describe(value: Any) -> str:
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     return f"{type(value).__name__} {value!r}"[:80]
