@@ -21,7 +21,7 @@ import initstate
 from initstate.strategies.base import OPTION_DEFAULTS, USER_NAMES
 
 MODULES = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"]
-STRATEGY_CLASSES = ["Zero", "Noisy", "Learned", "LearnedNoisy", "Adaptive", "Encoder"]
+STRATEGY_CLASSES = ["Zero", "Noisy", "Learned", "LearnedNoisy", "Adaptive", "Encoder", "Context"]
 # The options every class takes, keyword-only, under the names users write.
 OPTIONS = {"init": "zero", **{USER_NAMES.get(k, k): v for k, v in OPTION_DEFAULTS.items()}}
 
@@ -79,7 +79,7 @@ def test_strategy_classes_are_exported_at_the_top_level():
         assert name in initstate.__all__
         cls = getattr(initstate, name)
         assert issubclass(cls, initstate.InitialState)
-    assert {initstate.STRATEGIES[n] for n in ("zero", "noisy", "learned", "learned_noisy", "adaptive", "encoder")} \
+    assert {initstate.STRATEGIES[n] for n in ("zero", "noisy", "learned", "learned_noisy", "adaptive", "encoder", "context")} \
         == {getattr(initstate, n) for n in STRATEGY_CLASSES}
 
 

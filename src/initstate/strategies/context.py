@@ -49,23 +49,48 @@ RANGES = {"tanh": torch.tanh, "relu": torch.relu, "identity": None}
 
 @register("context")
 class Context(InitialState):
-    """One affine head per state component from a ``(B, C)`` context vector to the initial state.
+    """One affine head per state component from a `(B, C)` context vector to the initial state.
+
+    `init="context"` (details in [`initstate.strategies.context`][initstate.strategies.context]):
+    the caller gives one context vector per sequence, `forward(x, context=c)`, and each component
+    is `act(W c + b)`, the activation matching the range of the cell's own states (tanh, relu
+    or linear). The state is the same in training and evaluation. Not in
+    [`INIT_CHOICES`][initstate.INIT_CHOICES]: a caller that passes only `x` cannot use it.
 
     Args:
-        context_size: ``C``, the size of the context vector (required).
-        state_activations: one entry per component, ``"tanh"`` (a tanh head), ``"relu"``
-            or ``"identity"`` (linear); the recurrent module passes its cell's ranges. Default:
-            ``"tanh"`` for the first component (``h``), ``"identity"`` for the others (``c``).
-        device, dtype: factory arguments of the parameters, as in torch.nn.
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        context_size: `C`, the size of the context vector (required).
+        state_activations: one entry per component, `"tanh"` (a tanh head), `"relu"`
+            or `"identity"` (linear); the recurrent module passes its cell's ranges. Default:
+            `"tanh"` for the first component (`h`), `"identity"` for the others (`c`).
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
 
     Attributes:
-        <name> (e.g. ``h0``, ``c0``): one ``nn.Linear(C, prod(shape))`` per unmasked component; a
-            masked component (``init_mask``) has no head and stays zero.
+        h0: `nn.Linear(C, prod(shape))`, the head of `h_0` (one per unmasked component, named
+            after it: `c0` too for an LSTM); a masked component (`init_mask`) has none and
+            stays zero.
 
     Shape:
-        - context: ``(B, C)``, or ``(C,)`` when ``batch_size`` is ``None`` (unbatched input).
-        - output: as :class:`InitialState`, e.g. ``(D * num_layers, B, H)`` per component for the
-          ``nn.RNN`` family and ``(B, H)`` for cells.
+        - context: `(B, C)`, or `(C,)` when `batch_size` is `None` (unbatched input).
+        - output: as [`InitialState`][initstate.InitialState], e.g. `(D * num_layers, B, H)`
+          per component for the `nn.RNN` family and `(B, H)` for cells.
+
+    Examples:
+        >>> import torch, initstate
+        >>> lstm = initstate.LSTM(3, 4, num_layers=2, init="context", context_size=6)
+        >>> x, c = torch.randn(7, 5, 3), torch.randn(5, 6)  # (L, B, H_in), (B, C)
+        >>> output, (h_n, c_n) = lstm(x, context=c)          # or lstm(x, None, c)
+        >>> h_0, c_0 = lstm.initial_state(5, context=c)      # what forward used
+        >>> h_0.shape, bool((h_0.abs() < 1).all())           # h in tanh's range
+        (torch.Size([2, 5, 4]), True)
+        >>> torch.equal(lstm(x, (h_0, c_0))[0], output)
+        True
     """
 
     needs_context = True
