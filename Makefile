@@ -26,18 +26,20 @@ help: ## list the targets and the studies
 	@echo "studies (make reproduce PROFILE=<name>):"
 	@PYTHONPATH=src $(PYTHON) -m replication.studies list | sed 's/^/  /'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	# torch first and pinned: an unpinned torch in a fresh venv resolves to a multi-GB CUDA build.
 	$(PY) -m pip install "$(TORCH_SPEC)"
-	# The run's extras only: `make reproduce` does not wait for the test tools.
-	$(PY) -m pip install -e ".[data,exp]"
+	# Two distributions, both editable: the library (src/pyproject.toml, torch only) and the
+	# harness (pyproject.toml), which depends on it. The run's extras only: `make reproduce`
+	# does not wait for the test tools.
+	$(PY) -m pip install -e ./src -e ".[data,exp]"
 	$(PY) -m replication.data.fetch
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
-	$(PY) -m pip install -e ".[data,exp,dev]"
+	$(PY) -m pip install -e ./src -e ".[data,exp,dev]"
 	touch $(DEV_STAMP)
 
 setup: $(DEV_STAMP) ## create .venv and install the project with all extras (idempotent)
@@ -55,6 +57,10 @@ reproduce: $(STAMP) ## run a study's sweep and write results/<study>/REPORT.md (
 
 smoke: $(STAMP) ## a 10-second smoke of the library (no claim tested)
 	$(PY) -m replication.smoke
+
+.PHONY: docs
+docs: setup ## build the API site into site/ (strict: a broken reference fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: setup ## time each strategy against bare torch.nn (ratios)
 	$(PY) benchmarks/overhead.py

@@ -15,12 +15,15 @@ def _name(req: str) -> str:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r): r for r in project["dependencies"]}
+    # initstate is the library in src/, which environment.yml installs with `-e ./src`.
+    wanted = {_name(r): r for r in project["dependencies"] if _name(r) != "initstate"}
     for extra in project["optional-dependencies"].values():
         wanted.update({_name(r): r for r in extra})
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed = {_name(r): r for r in pip if not r.startswith("-e")}
+    # Both distributions, the library before the harness that depends on it.
+    assert [r for r in pip if r.startswith("-e")] == ["-e ./src", "-e ."]
     assert set(listed) == set(wanted), f"only in environment.yml: {set(listed) - set(wanted)}; only in pyproject: {set(wanted) - set(listed)}"
     for name, req in wanted.items():
         if name != "torch":  # environment.yml pins the CPU wheel make setup installs

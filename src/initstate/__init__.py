@@ -7,9 +7,22 @@
 torch.Size([2, 4, 16])
 """
 
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import GRU, LSTM, RNN
 from .state import reset_rows
-from .strategies import STRATEGIES, InitialState, build_strategy, register
+from .strategies import (
+    STRATEGIES,
+    Adaptive,
+    Context,
+    Encoder,
+    InitialState,
+    Learned,
+    LearnedNoisy,
+    Noisy,
+    Zero,
+    build_strategy,
+    register,
+)
 from .strategies.base import INIT_CHOICES  # a live view: strategies registered later appear in it
 
 __version__ = "0.1.0"
@@ -20,10 +33,17 @@ __all__ = [
     "LSTM",
     "RNN",
     "STRATEGIES",
+    "Adaptive",
+    "Context",
+    "Encoder",
     "GRUCell",
     "InitialState",
     "LSTMCell",
+    "Learned",
+    "LearnedNoisy",
+    "Noisy",
     "RNNCell",
+    "Zero",
     "build_strategy",
     "register",
     "reset_rows",

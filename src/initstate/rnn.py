@@ -1,4 +1,8 @@
-"""Drop-in ``torch.nn`` recurrent modules whose initial state follows a pluggable strategy.
+"""What the drop-in ``torch.nn`` recurrent modules share: the strategy keywords and the state.
+
+The public classes are built from these mixins in :mod:`initstate.layers` (``LSTM``, ``GRU``,
+``RNN``) and :mod:`initstate.cells` (``LSTMCell``, ``GRUCell``, ``RNNCell``), each with an explicit
+signature that repeats the strategy options below (``tests/test_api.py`` keeps them in step).
 
 Every class subclasses the ``torch.nn`` class of the same name, takes exactly its arguments plus the
 keyword-only strategy options below, keeps its ``state_dict`` keys (adding the strategy's own under
@@ -8,7 +12,9 @@ gets no ``hx``, the state comes from the strategy instead of zeros (:meth:`initi
 Strategy options (keyword-only, shared by all six classes):
     init: ``"zero"`` (default), ``"noisy"``, ``"learned"``, ``"learned_noisy"``, ``"adaptive"``,
         ``"encoder"`` (``LSTM``/``GRU``/``RNN`` only: the state computed from the input's first
-        steps), or an :class:`~initstate.strategies.InitialState` instance built for this module.
+        steps), ``"context"`` (the state computed from a per-sequence vector given to
+        ``forward``), or an :class:`~initstate.strategies.InitialState` instance built for this
+        module.
     noise_std: σ of the Gaussian noise of the noisy strategies (default 0.3, r2rt's choice).
     init_mask: one bool per state component (``(h, c)`` for LSTMs, ``(h,)`` otherwise); ``False``
         keeps that component at zero, e.g. ``(True, False)`` learns ``h0`` only.
@@ -35,25 +41,88 @@ supported and raises one ``RuntimeError`` that points to ``torch.export``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from .state import State
 from .strategies import STRATEGIES, InitialState, build_strategy
 from .strategies.base import SCRIPT_ERROR, check_keywords, check_qconfig, quantization_left_float
 
+if TYPE_CHECKING:
+    # For the type checker only: the mixins are always combined with these torch.nn bases, whose
+    # attributes (hidden_size, parameters(), forward, ...) they use. At run time they derive
+    # from object, so the MRO of every public class is exactly (mixins, torch.nn class).
+    _ModuleBase = nn.Module
+    _RNNBase = nn.RNNBase
+    _CellBase = nn.RNNCellBase
+else:
+    _ModuleBase = _RNNBase = _CellBase = object
 
-class _InitStateMixin:
+
+def _caller_stacklevel() -> int:
+    """``build_strategy``'s ``stacklevel`` for the first frame outside this package.
+
+    Called from ``_InitStateMixin.__init__``. A class's explicit ``__init__`` and the cells' mixin
+    add frames between the user and it, so a fixed count would point into initstate for some.
+    """
+    level = 3  # 3 and frame 2: the caller of _InitStateMixin.__init__
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "initstate":
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def _torch_base(cls: type) -> type:
+    """The ``torch.nn`` class that ``cls`` (an initstate module or a user's subclass) extends."""
+    return next(c for c in cls.__mro__ if c.__module__.startswith("torch.nn"))
+
+
+def _extra_keywords(torch_cls: type) -> tuple[str, ...]:
+    # nn.RNN takes nonlinearity through **kwargs, so its signature does not show it.
+    return ("nonlinearity",) if torch_cls is nn.RNN else ()
+
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def user_keywords(init: _Init) -> _Init:
+    """Wrap an explicit ``__init__`` so that a misspelled keyword gets ``check_keywords``' error.
+
+    Python's own ``TypeError`` would name ``LSTM.__init__`` and suggest nothing; this one names
+    the class and the closest valid keyword. ``inspect.signature`` and ``help`` still show the
+    wrapped signature (``functools.wraps`` sets ``__wrapped__``).
+    """
+    accepted = set(inspect.signature(init).parameters)
+
+    @functools.wraps(init)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> None:
+        unknown = {k: v for k, v in kwargs.items() if k not in accepted}
+        if unknown:
+            torch_cls = _torch_base(type(self))
+            check_keywords(type(self).__name__, torch_cls, unknown, _extra_keywords(torch_cls))
+        init(self, *args, **kwargs)
+
+    return cast(_Init, checked)
+
+
+class _InitStateMixin(_ModuleBase):
     """Adds the strategy keywords to a torch.nn recurrent class (put it first in the bases)."""
 
     _batch_dim: int
     init_state: InitialState
+    input_size: int
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         init: str | InitialState = "zero",
         noise_std: float = 0.3,
         init_mask: Sequence[bool] | None = None,
@@ -63,10 +132,10 @@ class _InitStateMixin:
         encoder_hidden: int = 64,
         context_size: int | None = None,
         generator: torch.Generator | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
-        torch_cls = next(c for c in type(self).__mro__ if c.__module__.startswith("torch.nn"))
-        check_keywords(type(self).__name__, torch_cls, kwargs, ("nonlinearity",) if torch_cls is nn.RNN else ())
+        torch_cls = _torch_base(type(self))
+        check_keywords(type(self).__name__, torch_cls, kwargs, _extra_keywords(torch_cls))
         super().__init__(*args, **kwargs)
         shapes, names = self._state_layout()
         # device and dtype from the weights torch just built: they may have been given
@@ -77,7 +146,7 @@ class _InitStateMixin:
             shapes,
             self._batch_dim,
             names=names,
-            stacklevel=3,  # warnings point at the user's constructor call
+            stacklevel=_caller_stacklevel(),  # warnings point at the user's constructor call
             mask=init_mask,
             noise_std=noise_std,
             learned_init=learned_init,
@@ -95,7 +164,7 @@ class _InitStateMixin:
     def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
         raise NotImplementedError
 
-    def _check_context(self, context) -> None:
+    def _check_context(self, context: Tensor | None) -> None:
         if context is not None and not self.init_state.needs_context:
             raise ValueError(
                 f"context= is read only by init='context'; this {type(self).__name__} has "
@@ -114,14 +183,14 @@ class _InitStateMixin:
     # torch.ao.quantization swaps modules by exact type (nn.LSTM, ...): it would leave this
     # subclass in float without a word. Refuse a qconfig aimed at it; warn when convert() is done.
     @property
-    def qconfig(self):
+    def qconfig(self) -> Any:
         try:
             return self.__dict__["_qconfig"]
         except KeyError:
             raise AttributeError("qconfig") from None  # unset: getattr(m, "qconfig", default) works
 
     @qconfig.setter
-    def qconfig(self, value) -> None:
+    def qconfig(self, value: Any) -> None:
         check_qconfig(type(self).__name__, value)
         self.__dict__["_qconfig"] = value
 
@@ -130,33 +199,42 @@ class _InitStateMixin:
         self.__dict__.pop("_qconfig", None)
         quantization_left_float(type(self).__name__)
 
-    def _batch_and_view(self, input) -> tuple:
+    def _batch_and_view(self, input: Tensor | PackedSequence | None) -> tuple[int | None, Any]:
         """``(B or None, input as a needs_input strategy takes it)`` for a forward input."""
         raise NotImplementedError
 
-    def _pack_state(self, parts: Sequence[Tensor]):
+    def _pack_state(self, parts: Sequence[Tensor]) -> State:
         return tuple(parts) if len(parts) > 1 else parts[0]
 
     def reset_parameters(self) -> None:
         """Reset torch's weights exactly as torch.nn does, and the strategy to its starting value."""
         strategy = self._modules.get("init_state")
         if strategy is None:  # torch's __init__ calls this before the strategy exists
-            return super().reset_parameters()
+            # The torch.nn base (RNNBase, RNNCellBase) has it; the type checker's nn.Module does not.
+            return super().reset_parameters()  # type: ignore[misc, no-any-return]
         # torch's loop runs over self.parameters(), which would also draw uniform values into
         # init_state.*: hide the strategy while torch resets its own weights.
         del self._modules["init_state"]
         try:
-            super().reset_parameters()
+            super().reset_parameters()  # type: ignore[misc]
         finally:
             self._modules["init_state"] = strategy
-        strategy.reset_parameters()
+        strategy.reset_parameters()  # type: ignore[operator]
 
-    def __prepare_scriptable__(self):
+    def __prepare_scriptable__(self) -> None:
         # torch.jit.script calls this on every module first: one clear error instead of
         # "Unknown type annotation: 'InitialState'".
         raise RuntimeError(f"{type(self).__name__}: {SCRIPT_ERROR}")
 
-    def initial_state(self, batch_size: int | None = None, rows=None, *, input=None, lengths=None, context=None):
+    def initial_state(
+        self,
+        batch_size: int | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+        *,
+        input: Tensor | PackedSequence | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
+        context: Tensor | None = None,
+    ) -> State:
         """The state used when ``forward`` gets no ``hx``, in the current train/eval mode.
 
         Args:
@@ -202,7 +280,14 @@ class _InitStateMixin:
         )
         return self._pack_state(parts)
 
-    def _default_hx(self, batch_size, dtype: torch.dtype, device: torch.device, input=None, context=None):
+    def _default_hx(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype,
+        device: torch.device,
+        input: Tensor | PackedSequence | None = None,
+        context: Tensor | None = None,
+    ) -> State | None:
         strategy = self.init_state
         if strategy.needs_input:  # a class attribute: static under export, trace and compile
             parts = strategy(batch_size, dtype, device, input=self._batch_and_view(input)[1])
@@ -218,10 +303,11 @@ class _InitStateMixin:
         return f"{super().extra_repr()}, init={self.init_state.name!r}"
 
 
-class _RNNBaseMixin(_InitStateMixin):
+class _RNNBaseMixin(_InitStateMixin, _RNNBase):
     _batch_dim = 1
+    weight_ih_l0: Tensor
 
-    def _state_layout(self):
+    def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
         d = 2 if self.bidirectional else 1
         h_out = self.proj_size if getattr(self, "proj_size", 0) > 0 else self.hidden_size
         if self.mode == "LSTM":
@@ -231,17 +317,21 @@ class _RNNBaseMixin(_InitStateMixin):
     def _ref_weight(self) -> Tensor:
         return self.weight_ih_l0
 
-    def _batch_and_view(self, input):
+    def _batch_and_view(self, input: Tensor | PackedSequence | None) -> tuple[int | None, Any]:
         # Batch first, as a view (no copy): (B, L, H_in), unbatched as B = 1, packed unchanged.
         if isinstance(input, PackedSequence):
             return int(input.batch_sizes[0]), input
+        input = cast(Tensor, input)
         if input.dim() == 2:
             return None, input.unsqueeze(0)
         if input.dim() == 3:
             return input.size(0 if self.batch_first else 1), input if self.batch_first else input.transpose(0, 1)
         raise ValueError(f"input must be (L, H_in), 3-D or a PackedSequence, got {tuple(input.shape)}")
 
-    def forward(self, input, hx=None, context=None):  # context: pass it by keyword (init="context")
+    # context is the third parameter, keyword-or-positional: the TorchScript ONNX exporter passes
+    # every argument positionally. Any: torch.nn's overloads (Tensor or PackedSequence in, the
+    # same out) stay the contract.
+    def forward(self, input: Any, hx: Any = None, context: Tensor | None = None) -> Any:
         if context is not None:
             self._check_context(context)
         if hx is None:
@@ -267,16 +357,17 @@ def _cell_error(cls_name: str, init: str) -> str:
     )
 
 
-class _CellMixin(_InitStateMixin):
+class _CellMixin(_InitStateMixin, _CellBase):
     _batch_dim = 0
+    weight_ih: Tensor
 
-    def __init__(self, *args, init: str | InitialState = "zero", **kwargs) -> None:
+    def __init__(self, *args: Any, init: str | InitialState = "zero", **kwargs: Any) -> None:
         strategy = init if isinstance(init, InitialState) else STRATEGIES.get(init)
         if getattr(strategy, "needs_input", False):  # refused before anything is built
-            raise ValueError(_cell_error(type(self).__name__, getattr(strategy, "name", init)))
+            raise ValueError(_cell_error(type(self).__name__, cast(str, getattr(strategy, "name", init))))
         super().__init__(*args, init=init, **kwargs)
 
-    def _state_layout(self):
+    def _state_layout(self) -> tuple[list[tuple[int, ...]], list[str]]:
         if isinstance(self, nn.LSTMCell):
             return [(self.hidden_size,), (self.hidden_size,)], ["h0", "c0"]
         return [(self.hidden_size,)], ["h0"]
@@ -284,14 +375,15 @@ class _CellMixin(_InitStateMixin):
     def _ref_weight(self) -> Tensor:
         return self.weight_ih
 
-    def _batch_and_view(self, input):
+    def _batch_and_view(self, input: Tensor | PackedSequence | None) -> tuple[int | None, Any]:
         if self.init_state.needs_input:  # e.g. an encoder assigned after construction
             raise ValueError(_cell_error(type(self).__name__, self.init_state.name))
+        input = cast(Tensor, input)
         if input.dim() not in (1, 2):
             raise ValueError(f"input must be (H_in,) or (B, H_in), got {tuple(input.shape)}")
         return (None if input.dim() == 1 else input.size(0)), None
 
-    def forward(self, input: Tensor, hx=None, context=None):  # context: pass it by keyword
+    def forward(self, input: Tensor, hx: Any = None, context: Tensor | None = None) -> Any:
         if context is not None:
             self._check_context(context)
         if hx is None:
@@ -300,65 +392,3 @@ class _CellMixin(_InitStateMixin):
             batch = None if input.dim() == 1 else input.size(0)
             hx = self._default_hx(batch, input.dtype, input.device, context=context)
         return super().forward(input, hx)
-
-
-class LSTM(_RNNBaseMixin, nn.LSTM):
-    r"""``torch.nn.LSTM`` with a pluggable initial state (see the module docstring for options).
-
-    Shape:
-        - input: ``(L, H_in)`` unbatched, ``(L, B, H_in)`` or ``(B, L, H_in)`` with
-          ``batch_first=True``, or a ``PackedSequence``.
-        - hx: optional ``(h_0, c_0)``, ``(D * num_layers, B, H_out)`` and
-          ``(D * num_layers, B, H_cell)`` (no ``B`` when unbatched). Overrides the strategy.
-        - output: as ``torch.nn.LSTM``: ``output`` ``(L, B, D * H_out)`` and ``(h_n, c_n)``.
-
-    ``D`` is 2 when bidirectional else 1, ``H_out`` is ``proj_size`` if set else ``hidden_size``.
-    """
-
-
-class GRU(_RNNBaseMixin, nn.GRU):
-    r"""``torch.nn.GRU`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(L, H_in)``, ``(L, B, H_in)``, ``(B, L, H_in)`` or a ``PackedSequence``.
-        - hx: optional ``(D * num_layers, B, H_out)`` (``(D * num_layers, H_out)`` unbatched).
-        - output: ``(L, B, D * H_out)`` and ``h_n`` ``(D * num_layers, B, H_out)``.
-    """
-
-
-class RNN(_RNNBaseMixin, nn.RNN):
-    r"""``torch.nn.RNN`` (tanh or relu) with a pluggable initial state.
-
-    Shape:
-        - input: ``(L, H_in)``, ``(L, B, H_in)``, ``(B, L, H_in)`` or a ``PackedSequence``.
-        - hx: optional ``(D * num_layers, B, H_out)`` (``(D * num_layers, H_out)`` unbatched).
-        - output: ``(L, B, D * H_out)`` and ``h_n`` ``(D * num_layers, B, H_out)``.
-    """
-
-
-class LSTMCell(_CellMixin, nn.LSTMCell):
-    r"""``torch.nn.LSTMCell`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(B, H_in)`` or ``(H_in,)``.
-        - hx: optional ``(h_0, c_0)``, each ``(B, H)`` or ``(H,)``. Overrides the strategy.
-        - output: ``(h_1, c_1)``, each ``(B, H)`` or ``(H,)``.
-    """
-
-
-class GRUCell(_CellMixin, nn.GRUCell):
-    r"""``torch.nn.GRUCell`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(B, H_in)`` or ``(H_in,)``; hx: optional ``(B, H)`` or ``(H,)``.
-        - output: ``h_1``, ``(B, H)`` or ``(H,)``.
-    """
-
-
-class RNNCell(_CellMixin, nn.RNNCell):
-    r"""``torch.nn.RNNCell`` with a pluggable initial state.
-
-    Shape:
-        - input: ``(B, H_in)`` or ``(H_in,)``; hx: optional ``(B, H)`` or ``(H,)``.
-        - output: ``h_1``, ``(B, H)`` or ``(H,)``.
-    """

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+# A module's state: one tensor (h) or a tuple of them ((h, c) for LSTMs).
+State = Tensor | tuple[Tensor, ...]
 
-def reset_rows(carried, initial, reset: Tensor | Sequence[bool], batch_dim: int | None = None):
+
+def reset_rows(
+    carried: State | None,
+    initial: State,
+    reset: Tensor | Sequence[bool],
+    batch_dim: int | None = None,
+) -> State:
     """Start flagged rows from ``initial`` and carry the others, detached, from ``carried``.
 
     Used when long sequences are read in truncated-BPTT chunks: a row that begins a new sequence

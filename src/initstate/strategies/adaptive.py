@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -63,15 +64,52 @@ from .learned import Learned
 class Adaptive(Learned):
     """Learned state + noise scaled by a running estimate of the gradient w.r.t. the state.
 
-    Args:
-        noise_std: the noise scale before any gradient is seen (and at ``ē = e_ref``).
-        adaptive_decay: EMA decay of the gradient estimate, in ``[0, 1)``.
-        generator: optional ``torch.Generator`` for the noise (default: the global RNG).
+    `init="adaptive"` (the initial-state trick of Zimmermann, Tietz & Grothmann, 2012, as read in
+    [`initstate.strategies.adaptive`][initstate.strategies.adaptive]): in training mode the state
+    of component `i` is `s_i + σ_i · ε`, `ε ~ N(0, 1)` per sequence, with
+    `σ_i = noise_std · ē / e_ref`, where `ē` is an EMA of the error reaching the state in
+    backward passes and `e_ref` its first non-zero value. In evaluation mode the state is the
+    learned `s_i`.
 
-    Buffers:
-        grad_ema: ``(num_components,)`` running error estimate ``ē``.
-        grad_ref: ``(num_components,)`` the first non-zero error, 0 until one is seen.
+    Args:
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        learned_init: `"zeros"` (default) or `"normal"` (N(0, 0.1²)) for the learned part.
+        noise_std: the noise scale before any gradient is seen (and at `ē = e_ref`).
+        adaptive_decay: EMA decay of the gradient estimate, in `[0, 1)`.
+        generator: optional `torch.Generator` for the noise, as for [`Noisy`][initstate.Noisy].
+            Default: `None`, torch's global RNG.
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
+
+    Attributes:
+        h0: the learned `h_0` (and `c0` for an LSTM), as in [`Learned`][initstate.Learned].
+        grad_ema: buffer, `(num_components,)` running error estimate `ē`.
+        grad_ref: buffer, `(num_components,)` the first non-zero error, 0 until one is seen.
+
+    Shape:
+        - output: as [`Learned`][initstate.Learned].
+
+    Examples:
+        >>> import torch, initstate
+        >>> gru = initstate.GRU(3, 4, init="adaptive", adaptive_decay=0.5)
+        >>> gru.init_state.noise_scale              # sigma before any backward: noise_std
+        tensor([0.3000])
+        >>> x = torch.randn(5, 2, 3)
+        >>> gru(x)[0].pow(2).mean().backward()      # the first error is the reference
+        >>> gru.init_state.noise_scale
+        tensor([0.3000])
+        >>> gru(x)[0].mul(0).sum().backward()       # a zero error halves the EMA (decay 0.5)
+        >>> gru.init_state.noise_scale
+        tensor([0.1500])
     """
+
+    grad_ema: Tensor
+    grad_ref: Tensor
 
     def __init__(
         self,
@@ -83,8 +121,8 @@ class Adaptive(Learned):
         noise_std: float = 0.3,
         adaptive_decay: float = 0.99,
         generator: torch.Generator | None = None,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask, learned_init, device=device, dtype=dtype)
         self.noise_std = check_noise_std(noise_std)
@@ -106,15 +144,15 @@ class Adaptive(Learned):
             self.grad_ema.zero_()
             self.grad_ref.zero_()
 
-    def set_grad_scaler(self, scaler) -> None:
+    def set_grad_scaler(self, scaler: Any) -> None:
         """Divide ``scaler``'s loss scale out of every observed gradient (``None``: stop)."""
         if scaler is not None and not callable(getattr(scaler, "is_enabled", None)):
             raise TypeError(f"set_grad_scaler expects a torch.amp.GradScaler or None, got {scaler!r}")
         self.grad_scaler = scaler
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # The scaler belongs to the training loop, not to the model: not pickled with it.
-        return {**super().__getstate__(), "grad_scaler": None}
+        return {**super().__getstate__(), "grad_scaler": None}  # type: ignore[no-untyped-call]
 
     def _loss_scale(self) -> Tensor | None:
         """The scale the current backward's gradients carry, as the scaler's tensor (or None)."""
@@ -173,7 +211,7 @@ class Adaptive(Learned):
         if not math.isfinite(err):
             return  # an overflowing backward (GradScaler skips it) says nothing about the error
         buffers = self._buffers  # not through Module.__getattr__: this runs on every backward
-        ref, ema = buffers["grad_ref"], buffers["grad_ema"]
+        ref, ema = cast(Tensor, buffers["grad_ref"]), cast(Tensor, buffers["grad_ema"])
         if ref.tolist()[i] == 0.0:  # tolist: no indexing op
             if err > 0.0:  # the first non-zero error: the reference, and the EMA's seed
                 ref[i] = err
@@ -202,7 +240,13 @@ class Adaptive(Learned):
         new = torch.where(first, err, torch.lerp(ema, err, 1.0 - self.adaptive_decay))
         ema.copy_(torch.where(seen & (ref > 0), new, ema))
 
-    def forward(self, batch_size, dtype=None, device=None, rows=None):
+    def forward(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+    ) -> tuple[Tensor | None, ...]:
         """As :meth:`InitialState.forward`; ``rows`` limits which rows the σ update observes."""
         if not self.training:
             return super().forward(batch_size, dtype, device, rows)
@@ -217,36 +261,45 @@ class Adaptive(Learned):
             parts.append(self.component(i, batch_size, dtype, device, selection, sigma) if self.mask[i] else None)
         return tuple(parts)
 
-    def _sigmas(self):
+    def _sigmas(self) -> list[float] | Tensor:
         """σ per component: Python floats for CPU buffers in eager mode, else the tensor."""
         if self.grad_ref.device.type == "cpu" and not torch.compiler.is_compiling():
             refs, emas = self.grad_ref.tolist(), self.grad_ema.tolist()
             return [self.noise_std * (e / r if r > 0 else 1.0) for e, r in zip(emas, refs)]
         return self.noise_scale
 
-    def component(self, i, batch_size, dtype, device, selection: list | None = None, sigma=None) -> Tensor | None:
+    def component(
+        self,
+        i: int,
+        batch_size: int | None,
+        dtype: torch.dtype,
+        device: torch.device,
+        selection: list[Tensor | None] | None = None,
+        sigma: list[float] | Tensor | None = None,
+    ) -> Tensor | None:
         if not self.training:
             return super().component(i, batch_size, dtype, device)
         p = self._param(i, dtype)
         shape = self.batched_shape(i, batch_size)
         base = p if batch_size is None else p.unsqueeze(self.batch_dim)
-        sigma = (sigma if sigma is not None else self._sigmas())[i]
-        if isinstance(sigma, float):  # two ops: draw N(0, σ²), add the learned state
-            state = torch.add(base, normal(sigma, shape, self.generator, dtype, device)) if sigma > 0 else (
+        sigma_i = (sigma if sigma is not None else self._sigmas())[i]
+        state: Tensor | None
+        if isinstance(sigma_i, float):  # two ops: draw N(0, σ²), add the learned state
+            state = torch.add(base, normal(sigma_i, shape, self.generator, dtype, device)) if sigma_i > 0 else (
                 super().component(i, batch_size, dtype, device))
         else:
-            state = torch.addcmul(base, normal(1.0, shape, self.generator, dtype, device), sigma.to(dtype))
-        if state.requires_grad:
+            state = torch.addcmul(base, normal(1.0, shape, self.generator, dtype, device), sigma_i.to(dtype))
+        if state is not None and state.requires_grad:
             selection = selection if selection is not None else [None]
             if torch.compiler.is_compiling():
                 # Out of the graph: dynamo cannot inline a hook that mutates buffers (it crashed
                 # on LSTMs); disabled, it runs eagerly in the backward pass.
-                state.register_hook(lambda g, i=i, sel=selection: _observe_eagerly(self, i, g, sel[0]))
+                state.register_hook(lambda g, i=i, sel=selection: _observe_eagerly(self, i, g, sel[0]))  # type: ignore[no-untyped-call]
             else:
-                state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))
+                state.register_hook(lambda g, i=i, sel=selection: self.observe(i, g, sel[0]))  # type: ignore[no-untyped-call]
                 if batch_size is not None:
                     # The tag reset_rows looks for (a plain attribute: nothing to trace or compile).
-                    state._initstate_rows = selection
+                    state._initstate_rows = selection  # type: ignore[attr-defined]
         return state
 
     def diagnostics(self) -> dict[str, Tensor]:
@@ -257,12 +310,12 @@ class Adaptive(Learned):
         return f"{super().extra_repr()}, noise_std={self.noise_std}, adaptive_decay={self.adaptive_decay}"
 
 
-@torch.compiler.disable
+@torch.compiler.disable  # type: ignore[untyped-decorator]
 def _observe_eagerly(strategy: Adaptive, i: int, grad: Tensor, rows: Tensor | None) -> None:
     strategy.observe(i, grad, rows)
 
 
-def use_grad_scaler(model: torch.nn.Module, scaler) -> int:
+def use_grad_scaler(model: torch.nn.Module, scaler: Any) -> int:
     """Tell every ``adaptive`` state in ``model`` to divide ``scaler``'s loss scale out.
 
     Call it once, after building the ``torch.amp.GradScaler`` that scales the loss::

@@ -35,21 +35,37 @@ from __future__ import annotations
 import difflib
 import inspect
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, overload
 
 import torch
 from torch import Tensor, nn
 
-# Re-exported: strategies and custom code import the checks from here.
-from .checks import (  # noqa: F401
-    check_decay,
-    check_generator,
-    check_mask,
-    check_noise_std,
-    check_qconfig,
-    check_rows,
-    normal,
-    quantization_left_float,
+# Re-exported (``x as x``, explicit for type checkers): strategies and custom code import the
+# checks from here.
+from .checks import (
+    check_decay as check_decay,
+)
+from .checks import (
+    check_generator as check_generator,
+)
+from .checks import (
+    check_mask as check_mask,
+)
+from .checks import (
+    check_noise_std as check_noise_std,
+)
+from .checks import (
+    check_qconfig as check_qconfig,
+)
+from .checks import (
+    check_rows as check_rows,
+)
+from .checks import (
+    normal as normal,
+)
+from .checks import (
+    quantization_left_float as quantization_left_float,
 )
 
 STRATEGIES: dict[str, type[InitialState]] = {}
@@ -57,7 +73,7 @@ STRATEGIES: dict[str, type[InitialState]] = {}
 BUILTINS: set[str] = set()
 
 
-class StrategyNames(Sequence):
+class StrategyNames(Sequence[str]):
     """A live, read-only view of the strategy names that run on torch.nn's own call, ``forward(x)``
     (``initstate.INIT_CHOICES``): every name in :data:`STRATEGIES` but those whose class sets
     ``needs_context`` (``context`` needs a ``context=`` keyword that a generic caller cannot give).
@@ -70,7 +86,13 @@ class StrategyNames(Sequence):
     def _names() -> tuple[str, ...]:
         return tuple(n for n, cls in STRATEGIES.items() if not getattr(cls, "needs_context", False))
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
         return self._names()[index]
 
     def __len__(self) -> int:
@@ -85,13 +107,15 @@ class StrategyNames(Sequence):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, (Sequence, StrategyNames)) and tuple(self) == tuple(other)
 
-    __hash__ = None  # mutable contents
+    __hash__ = None  # type: ignore[assignment]  # mutable contents
 
     def __repr__(self) -> str:
         return repr(self._names())
 
 
 INIT_CHOICES = StrategyNames()
+"""The `init=` names that run on `forward(x)` alone, as a live view (every registered strategy
+but `context`, which needs `context=`): `("zero", "noisy", "learned", ...)`."""
 
 # The options every recurrent class forwards, with their defaults. A non-default value that the
 # chosen strategy does not take warns (as torch.nn warns about ``dropout`` with one layer).
@@ -124,7 +148,10 @@ SCRIPT_ERROR = (
 )
 
 
-def register(name: str, *, replace: bool = False):
+_S = TypeVar("_S", bound="type[InitialState]")
+
+
+def register(name: str, *, replace: bool = False) -> Callable[[_S], _S]:
     """Class decorator adding a strategy to :data:`STRATEGIES` under ``name``.
 
     Args:
@@ -136,7 +163,7 @@ def register(name: str, *, replace: bool = False):
         TypeError: the class is not an :class:`InitialState` or breaks the constructor contract.
     """
 
-    def deco(cls: type[InitialState]) -> type[InitialState]:
+    def deco(cls: _S) -> _S:
         if name in BUILTINS and not replace:
             raise ValueError(
                 f"register({name!r}): {name!r} is a built-in strategy; pass replace=True to replace it"
@@ -149,7 +176,7 @@ def register(name: str, *, replace: bool = False):
     return deco
 
 
-def check_contract(cls, name: str) -> None:
+def check_contract(cls: Any, name: str) -> None:
     """Raise ``TypeError`` unless ``cls`` is an InitialState whose constructor takes (shapes, batch_dim)."""
     if not (isinstance(cls, type) and issubclass(cls, InitialState)):
         raise TypeError(f"strategy {name!r}: {cls!r} must be a subclass of initstate.InitialState")
@@ -163,28 +190,49 @@ def check_contract(cls, name: str) -> None:
 
 
 class InitialState(nn.Module):
-    """Base class of the initial-state strategies.
+    """Base class of the initial-state strategies; subclass it for a custom one.
+
+    A strategy is a small module that turns a batch size into one tensor per state component
+    (`h` for `RNN`/`GRU` and the cells, `(h, c)` for LSTMs). Subclasses override
+    `component(i, batch_size, dtype, device)` (or `forward`), and `reset_parameters()` if they
+    have a starting value; [`register`][initstate.register] makes one selectable by name.
 
     Args:
-        shapes: one shape per state component, without the batch dimension.
-        batch_dim: where :meth:`forward` inserts the batch dimension.
-        names: one name per component (``"h0"``, ``"c0"``); used for parameter and buffer names.
-        mask: one bool per component; ``False`` keeps that component at zero. Default: all ``True``.
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
 
     Shape:
-        - Output: a tuple with one entry per component. For shape ``S = (s_0, ..., s_k)`` and
-          ``batch_dim = d`` the entry is ``S[:d] + (B,) + S[d:]``, or ``S`` when ``batch_size`` is
-          ``None``. An entry may be ``None``, meaning "all zeros": torch.nn then builds the zeros
-          itself, which keeps the ``zero`` strategy exactly as fast as torch.nn.
+        - output: a tuple with one entry per component. For shape `S = (s_0, ..., s_k)` and
+          `batch_dim = d` the entry is `S[:d] + (B,) + S[d:]`, or `S` when `batch_size` is
+          `None`. An entry may be `None`, meaning "all zeros": torch.nn then builds the zeros
+          itself, which keeps the `zero` strategy exactly as fast as torch.nn.
 
     Attributes:
-        needs_input: class attribute, ``False`` here. A strategy that sets it ``True`` computes the
+        needs_input: class attribute, `False` here. A strategy that sets it `True` computes the
             state from the module's input: the module then calls
-            ``forward(batch_size, dtype, device, rows, input=x, lengths=None)`` (see
-            :meth:`forward`), and cells, which see one step per call, refuse it.
-        needs_context: class attribute, ``False`` here. A strategy that sets it ``True`` computes
-            the state from the ``context=`` keyword of the module's ``forward``, passed on as
-            ``forward(batch_size, dtype, device, rows, context=c)`` (``init="context"``).
+            `forward(batch_size, dtype, device, rows, input=x, lengths=None)` (see `forward`),
+            and cells, which see one step per call, refuse it.
+        needs_context: class attribute, `False` here. A strategy that sets it `True` computes
+            the state from the `context=` argument of the module's `forward`, passed on as
+            `forward(batch_size, dtype, device, rows, context=c)` (`init="context"`).
+
+    Examples:
+        >>> import torch, initstate
+        >>> class Constant(initstate.InitialState):
+        ...     def __init__(self, shapes, batch_dim, names=None, mask=None, noise_std=0.3):
+        ...         super().__init__(shapes, batch_dim, names, mask)
+        ...         self.value = noise_std
+        ...     def component(self, i, batch_size, dtype, device):
+        ...         shape = self.batched_shape(i, batch_size)  # batch inserted at batch_dim
+        ...         return torch.full(shape, self.value, dtype=dtype, device=device)
+        >>> gru = initstate.GRU(3, 4, num_layers=2, init=Constant([(2, 4)], batch_dim=1, noise_std=0.5))
+        >>> gru.initial_state(3)[:, 0]
+        tensor([[0.5000, 0.5000, 0.5000, 0.5000],
+                [0.5000, 0.5000, 0.5000, 0.5000]])
     """
 
     name: str = "base"
@@ -206,7 +254,7 @@ class InitialState(nn.Module):
             raise ValueError(f"names need one entry per state component, got {self.names} for {self.shapes}")
         self.mask = check_mask(mask, self.names)
 
-    def batched_shape(self, i: int, batch_size) -> tuple:
+    def batched_shape(self, i: int, batch_size: int | None) -> tuple[int, ...]:
         """Component ``i``'s shape with ``batch_size`` inserted at ``batch_dim``.
 
         ``batch_size`` is used as given, never through ``int()``: under ``torch.export`` it is a
@@ -265,8 +313,8 @@ class InitialState(nn.Module):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         rows: Tensor | Sequence[bool] | None = None,
-        input=None,
-        lengths: Tensor | None = None,
+        input: Any = None,
+        lengths: Tensor | Sequence[int] | None = None,
         context: Tensor | None = None,
     ) -> tuple[Tensor, ...]:
         """Like :meth:`forward` but with every ``None`` replaced by a zeros tensor.
@@ -275,7 +323,7 @@ class InitialState(nn.Module):
         ``needs_input``, ``context`` only one with ``needs_context``; the others ignore them.
         """
         # rows and input only when used: a custom forward(batch_size, dtype, device) keeps working.
-        kwargs = {} if rows is None else {"rows": rows}
+        kwargs: dict[str, Any] = {} if rows is None else {"rows": rows}
         if self.needs_input:
             kwargs.update(input=input, lengths=lengths)
         if self.needs_context:
@@ -297,7 +345,7 @@ class InitialState(nn.Module):
             for i, p in enumerate(parts)
         )
 
-    def __prepare_scriptable__(self):
+    def __prepare_scriptable__(self) -> None:
         # torch.jit.script calls this first; fail with advice instead of an unreadable frontend error.
         raise RuntimeError(SCRIPT_ERROR)
 
@@ -324,7 +372,7 @@ def build_strategy(
     batch_dim: int,
     names: Sequence[str] | None = None,
     stacklevel: int = 2,
-    **options,
+    **options: Any,
 ) -> InitialState:
     """Build the strategy called ``init`` (a name in :data:`STRATEGIES`) for the given shapes.
 
@@ -385,15 +433,15 @@ def build_strategy(
     return strategy
 
 
-def _is_default(key: str, value) -> bool:
+def _is_default(key: str, value: Any) -> bool:
     if key == "mask":  # all-True is what None means
         return value is None or all(value)
     if key == "generator":
         return value is None
-    return value == OPTION_DEFAULTS[key]
+    return bool(value == OPTION_DEFAULTS[key])
 
 
-def check_keywords(owner: str, torch_cls: type, kwargs: dict, extra: Sequence[str] = ()) -> None:
+def check_keywords(owner: str, torch_cls: type, kwargs: dict[str, Any], extra: Sequence[str] = ()) -> None:
     """``TypeError`` naming ``owner`` (not ``RNNBase.__init__``) for a keyword torch.nn does not take.
 
     Args:
@@ -416,7 +464,7 @@ def check_keywords(owner: str, torch_cls: type, kwargs: dict, extra: Sequence[st
 
 def _torch_keywords(torch_cls: type) -> list[str]:
     # nn.LSTM/GRU/RNN take (*args, **kwargs) and hand them to RNNBase.__init__(mode, ...).
-    init = torch_cls.__init__
+    init = torch_cls.__init__  # type: ignore[misc]  # the class's own constructor, by design
     params = inspect.signature(init).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         params = inspect.signature(nn.RNNBase.__init__).parameters

@@ -10,19 +10,20 @@ import math
 import numbers
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 
-def _real(name: str, value, rule: str) -> float:
+def _real(name: str, value: Any, rule: str) -> float:
     """``value`` as a float if it is a real number (not a bool, string or tensor), else ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number ({rule}), got {value!r} of type {type(value).__name__}")
     return float(value)
 
 
-def check_noise_std(noise_std) -> float:
+def check_noise_std(noise_std: Any) -> float:
     """``noise_std`` as a float; ``ValueError`` unless it is a finite real number ``>= 0``.
 
     Strings (``"0.3"``) and bools are refused rather than converted: a config typo must not
@@ -34,7 +35,7 @@ def check_noise_std(noise_std) -> float:
     return value
 
 
-def check_decay(decay) -> float:
+def check_decay(decay: Any) -> float:
     """``adaptive_decay`` as a float in ``[0, 1)``; ``ValueError`` otherwise."""
     value = _real("adaptive_decay", decay, "in [0, 1)")
     if not 0.0 <= value < 1.0:
@@ -42,7 +43,13 @@ def check_decay(decay) -> float:
     return value
 
 
-def normal(std: float, shape, generator, dtype, device) -> Tensor:
+def normal(
+    std: float,
+    shape: Sequence[int],
+    generator: torch.Generator | None,
+    dtype: torch.dtype | None,
+    device: torch.device | str | None,
+) -> Tensor:
     """A fresh ``N(0, std²)`` tensor of ``shape``: one out-of-place kernel (vmap-safe).
 
     ``generator`` is passed only when given: ``generator=None`` spelled out selects an overload
@@ -53,14 +60,14 @@ def normal(std: float, shape, generator, dtype, device) -> Tensor:
     return torch.normal(0.0, std, shape, generator=generator, dtype=dtype, device=device)
 
 
-def check_generator(generator):
+def check_generator(generator: Any) -> torch.Generator | None:
     """``generator`` unchanged if it is ``None`` or a ``torch.Generator``; ``TypeError`` otherwise."""
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
     return generator
 
 
-def check_mask(mask, names: Sequence[str]) -> list[bool]:
+def check_mask(mask: Any, names: Sequence[str]) -> list[bool]:
     """``mask`` (``init_mask``) as a list of bools, one per component; ``ValueError`` otherwise."""
     if mask is None:
         return [True] * len(names)
@@ -79,7 +86,9 @@ def check_mask(mask, names: Sequence[str]) -> list[bool]:
     return [bool(m) for m in entries]
 
 
-def check_rows(rows, batch_size, device) -> Tensor:
+def check_rows(
+    rows: Tensor | Sequence[bool], batch_size: int | None, device: torch.device | str | None
+) -> Tensor:
     """``rows`` as a ``(B,)`` bool tensor on ``device``; ``ValueError`` if its size is not ``B``."""
     if batch_size is None:
         raise ValueError("rows selects batch rows, so it needs a batch_size")
@@ -97,7 +106,7 @@ QUANT_WORKAROUND = (
 )
 
 
-def check_qconfig(owner: str, qconfig) -> None:
+def check_qconfig(owner: str, qconfig: Any) -> None:
     """``RuntimeError`` for a quantization config aimed at an initstate module (``None`` passes).
 
     ``torch.ao.quantization`` (``quantize_dynamic``, ``prepare``/``convert``) swaps modules by their

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -48,23 +49,48 @@ RANGES = {"tanh": torch.tanh, "relu": torch.relu, "identity": None}
 
 @register("context")
 class Context(InitialState):
-    """One affine head per state component from a ``(B, C)`` context vector to the initial state.
+    """One affine head per state component from a `(B, C)` context vector to the initial state.
+
+    `init="context"` (details in [`initstate.strategies.context`][initstate.strategies.context]):
+    the caller gives one context vector per sequence, `forward(x, context=c)`, and each component
+    is `act(W c + b)`, the activation matching the range of the cell's own states (tanh, relu
+    or linear). The state is the same in training and evaluation. Not in
+    [`INIT_CHOICES`][initstate.INIT_CHOICES]: a caller that passes only `x` cannot use it.
 
     Args:
-        context_size: ``C``, the size of the context vector (required).
-        state_activations: one entry per component, ``"tanh"`` (a tanh head), ``"relu"``
-            or ``"identity"`` (linear); the recurrent module passes its cell's ranges. Default:
-            ``"tanh"`` for the first component (``h``), ``"identity"`` for the others (``c``).
-        device, dtype: factory arguments of the parameters, as in torch.nn.
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        context_size: `C`, the size of the context vector (required).
+        state_activations: one entry per component, `"tanh"` (a tanh head), `"relu"`
+            or `"identity"` (linear); the recurrent module passes its cell's ranges. Default:
+            `"tanh"` for the first component (`h`), `"identity"` for the others (`c`).
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
 
     Attributes:
-        <name> (e.g. ``h0``, ``c0``): one ``nn.Linear(C, prod(shape))`` per unmasked component; a
-            masked component (``init_mask``) has no head and stays zero.
+        h0: `nn.Linear(C, prod(shape))`, the head of `h_0` (one per unmasked component, named
+            after it: `c0` too for an LSTM); a masked component (`init_mask`) has none and
+            stays zero.
 
     Shape:
-        - context: ``(B, C)``, or ``(C,)`` when ``batch_size`` is ``None`` (unbatched input).
-        - output: as :class:`InitialState`, e.g. ``(D * num_layers, B, H)`` per component for the
-          ``nn.RNN`` family and ``(B, H)`` for cells.
+        - context: `(B, C)`, or `(C,)` when `batch_size` is `None` (unbatched input).
+        - output: as [`InitialState`][initstate.InitialState], e.g. `(D * num_layers, B, H)`
+          per component for the `nn.RNN` family and `(B, H)` for cells.
+
+    Examples:
+        >>> import torch, initstate
+        >>> lstm = initstate.LSTM(3, 4, num_layers=2, init="context", context_size=6)
+        >>> x, c = torch.randn(7, 5, 3), torch.randn(5, 6)  # (L, B, H_in), (B, C)
+        >>> output, (h_n, c_n) = lstm(x, context=c)          # or lstm(x, None, c)
+        >>> h_0, c_0 = lstm.initial_state(5, context=c)      # what forward used
+        >>> h_0.shape, bool((h_0.abs() < 1).all())           # h in tanh's range
+        (torch.Size([2, 5, 4]), True)
+        >>> torch.equal(lstm(x, (h_0, c_0))[0], output)
+        True
     """
 
     needs_context = True
@@ -77,8 +103,8 @@ class Context(InitialState):
         mask: Sequence[bool] | None = None,
         context_size: int | None = None,
         state_activations: Sequence[str] | None = None,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask)
         if context_size is None:
@@ -95,7 +121,7 @@ class Context(InitialState):
                 f"state_activations needs one of {', '.join(RANGES)} per state component ({self.names}), "
                 f"got {state_activations!r}"
             )
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         for i, name in enumerate(self.names):
             head = nn.Linear(self.context_size, math.prod(self.shapes[i]), **factory) if self.mask[i] else None
             self.add_module(name, head)
@@ -103,9 +129,9 @@ class Context(InitialState):
     def reset_parameters(self) -> None:
         """Fresh draws of every head, as ``nn.Linear`` initialises itself."""
         for head in self.children():
-            head.reset_parameters()
+            cast(nn.Linear, head).reset_parameters()
 
-    def check_context(self, context, batch_size) -> Tensor:
+    def check_context(self, context: Any, batch_size: int | None) -> Tensor:
         """``context`` itself; ``ValueError`` unless it is a floating ``(B, C)`` (or ``(C,)``) tensor."""
         want = f"({self.context_size},)" if batch_size is None else f"(B, C) = ({batch_size}, {self.context_size})"
         if context is None:
@@ -126,7 +152,15 @@ class Context(InitialState):
             raise ValueError(f"context must have shape {want} for {what}, got {tuple(context.shape)}")
         return context
 
-    def forward(self, batch_size, dtype=None, device=None, rows=None, *, context=None):
+    def forward(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+        *,
+        context: Tensor | None = None,
+    ) -> tuple[Tensor | None, ...]:
         """The state for ``context`` (see :meth:`InitialState.forward`); ``rows`` is checked and
         otherwise ignored: each row's state depends on its own context only, and ``reset_rows``
         picks the restarting rows."""
@@ -134,7 +168,7 @@ class Context(InitialState):
         context = self.check_context(context, batch_size)
         if rows is not None:
             check_rows(rows, batch_size, device if device is not None else context.device)
-        out = []
+        out: list[Tensor | None] = []
         for i, name in enumerate(self.names):
             head = getattr(self, name)
             if head is None:
@@ -155,7 +189,7 @@ class Context(InitialState):
         return f"{super().extra_repr()}, context_size={self.context_size}, state_activations={self.state_activations}"
 
 
-def _describe(value) -> str:
+def _describe(value: Any) -> str:
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     return f"{type(value).__name__} {value!r}"[:80]

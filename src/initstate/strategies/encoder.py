@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -52,26 +53,51 @@ NEEDS_INPUT_ERROR = (
 
 @register("encoder")
 class Encoder(InitialState):
-    """A feed-forward network from the first ``encoder_steps`` input steps to the initial state.
+    """A feed-forward network from the first `encoder_steps` input steps to the initial state.
+
+    `init="encoder"` (after Mohajerin & Waslander, IJCNN 2017; details in
+    [`initstate.strategies.encoder`][initstate.strategies.encoder]): the first `k` steps of each
+    sequence, each with a validity flag, go through one tanh hidden layer and one head per state
+    component (tanh, relu or linear: the range of the cell's own states). The state is the same
+    in training and evaluation. `LSTM`/`GRU`/`RNN` only: a cell sees one step per call.
 
     Args:
-        encoder_steps: ``k``, the number of leading steps the network sees (default 5).
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        encoder_steps: `k`, the number of leading steps the network sees (default 5).
         encoder_hidden: width of the hidden (tanh) layer (default 64).
-        input_size: ``H_in``, the module's input size (the recurrent module passes it).
-        state_activations: one of ``"tanh"``, ``"relu"``, ``"identity"`` per component, the
+        input_size: `H_in`, the module's input size (the recurrent module passes it).
+        state_activations: one of `"tanh"`, `"relu"`, `"identity"` per component, the
             activation of its head (the recurrent module passes the cell's own ranges); default
-            ``tanh`` for the first component and ``identity`` for the others.
-        device, dtype: factory arguments of the parameters, as in torch.nn.
+            `tanh` for the first component and `identity` for the others.
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
 
     Attributes:
-        hidden: ``nn.Linear(k * (H_in + 1), encoder_hidden)``, the shared hidden layer.
-        <name> (e.g. ``h0``, ``c0``): one ``nn.Linear(encoder_hidden, prod(shape))`` head per
-            unmasked component; a masked component (``init_mask``) has no head and stays zero.
+        hidden: `nn.Linear(k * (H_in + 1), encoder_hidden)`, the shared hidden layer.
+        h0: `nn.Linear(encoder_hidden, prod(shape))`, the head of `h_0` (one per unmasked
+            component, named after it: `c0` too for an LSTM); a masked component has none.
 
     Shape:
-        - input: ``(B, L, H_in)`` (batch first, as the module passes it) or a ``PackedSequence``.
-        - lengths: optional ``(B,)`` valid steps per row (tensor input only).
-        - output: as :class:`InitialState`, e.g. ``(D * num_layers, B, H)`` per component.
+        - input: `(B, L, H_in)` (batch first, as the module passes it) or a `PackedSequence`.
+        - lengths: optional `(B,)` valid steps per row (tensor input only).
+        - output: as [`InitialState`][initstate.InitialState], e.g. `(D * num_layers, B, H)`
+          per component.
+
+    Examples:
+        >>> import torch, initstate
+        >>> lstm = initstate.LSTM(3, 4, num_layers=2, init="encoder", encoder_steps=2)
+        >>> x = torch.randn(7, 5, 3)                # (L, B, H_in)
+        >>> h_0, c_0 = lstm.initial_state(input=x)  # from each sequence's first 2 steps
+        >>> h_0.shape, c_0.shape
+        (torch.Size([2, 5, 4]), torch.Size([2, 5, 4]))
+        >>> y = x.clone(); y[2:] = 0                # later steps do not change the state
+        >>> torch.equal(lstm.initial_state(input=y)[0], h_0)
+        True
     """
 
     needs_input = True
@@ -86,8 +112,8 @@ class Encoder(InitialState):
         encoder_hidden: int = 64,
         input_size: int | None = None,
         state_activations: Sequence[str] | None = None,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask)
         if state_activations is None:
@@ -103,7 +129,7 @@ class Encoder(InitialState):
         if input_size is None:
             raise ValueError("init='encoder' needs input_size (H_in); the recurrent modules pass it")
         self.input_size = _positive_int("input_size", input_size)
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         # + 1: each step's validity flag (see the module docstring).
         self.hidden = nn.Linear(self.steps * (self.input_size + 1), self.hidden_size, **factory)
         for i, name in enumerate(self.names):
@@ -113,9 +139,11 @@ class Encoder(InitialState):
     def reset_parameters(self) -> None:
         """Fresh draws of every layer, as ``nn.Linear`` initialises itself."""
         for layer in self.children():
-            layer.reset_parameters()
+            cast(nn.Linear, layer).reset_parameters()
 
-    def first_steps(self, input, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def first_steps(
+        self, input: Tensor | PackedSequence, lengths: Tensor | Sequence[int] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """The first ``k`` steps of each row, zero-padded, and their validity.
 
         Args:
@@ -155,7 +183,16 @@ class Encoder(InitialState):
             x = x * valid.unsqueeze(-1).to(x.dtype)
         return x, valid
 
-    def forward(self, batch_size, dtype=None, device=None, rows=None, *, input=None, lengths=None):
+    def forward(
+        self,
+        batch_size: int | None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        rows: Tensor | Sequence[bool] | None = None,
+        *,
+        input: Tensor | PackedSequence | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
+    ) -> tuple[Tensor | None, ...]:
         """The encoder's state for ``input`` (see :meth:`InitialState.forward`); ``rows`` is checked
         and otherwise ignored: the state of a row depends on that row's steps only."""
         if input is None:
@@ -172,7 +209,7 @@ class Encoder(InitialState):
             x, valid = self.first_steps(input, lengths)
             feats = torch.cat([x.to(w.dtype), valid.unsqueeze(-1).to(w.dtype)], dim=-1)  # (B, k, H_in + 1)
         z = torch.tanh(self.hidden(feats.flatten(1)))  # (B, encoder_hidden)
-        out = []
+        out: list[Tensor | None] = []
         for i, name in enumerate(self.names):
             head = getattr(self, name)
             if head is None:
@@ -192,7 +229,9 @@ class Encoder(InitialState):
         return f"{super().extra_repr()}, encoder_steps={self.steps}, input_size={self.input_size}"
 
 
-def check_lengths(lengths, batch: int, steps: int, device) -> Tensor:
+def check_lengths(
+    lengths: Tensor | Sequence[int], batch: int, steps: int, device: torch.device | str | None
+) -> Tensor:
     """``lengths`` as a ``(B,)`` int64 tensor on ``device``; one ``ValueError`` for any bad value.
 
     Valid: one integer per row (a tensor, list or tuple; float entries only if whole numbers),
@@ -213,7 +252,7 @@ def check_lengths(lengths, batch: int, steps: int, device) -> Tensor:
     return t.to(device=device, dtype=torch.long)
 
 
-def _positive_int(name: str, value) -> int:
+def _positive_int(name: str, value: Any) -> int:
     """``value`` as an int ``>= 1`` (numpy integers too); ``ValueError`` otherwise (bools included)."""
     is_int = isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))
     if isinstance(value, bool) or not is_int or int(value) < 1:

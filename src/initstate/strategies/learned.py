@@ -16,13 +16,37 @@ LEARNED_INITS = ("zeros", "normal")
 class Learned(InitialState):
     """A trainable initial state, the same for every sequence, in training and evaluation.
 
+    One `nn.Parameter` per unmasked component, broadcast over the batch (a contiguous copy,
+    as cuDNN requires); it trains with the module's weights (`init="learned"`).
+
     Args:
-        learned_init: ``"zeros"`` (default) or ``"normal"`` (N(0, 0.1²)) for the starting value.
-        device, dtype: factory arguments of the parameters, as in torch.nn.
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        learned_init: `"zeros"` (default) or `"normal"` (N(0, 0.1²)) for the starting value.
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
 
     Attributes:
-        <name> (e.g. ``h0``, ``c0``): one parameter per unmasked component, of the component's shape
-            (``(D*num_layers, H)`` for the nn.RNN family, ``(H,)`` for cells).
+        h0: the learned `h_0` (named after `names`; `c0` too for an LSTM), of the component's
+            shape: `(D * num_layers, H)` for the `nn.RNN` family, `(H,)` for cells. A masked
+            component has `None` here.
+
+    Shape:
+        - output: one `(*S[:batch_dim], B, *S[batch_dim:])` tensor per unmasked component of
+          shape `S` (`S` when `batch_size` is `None`), `None` (zeros) for a masked one.
+
+    Examples:
+        >>> import torch, initstate
+        >>> lstm = initstate.LSTM(3, 4, init="learned", init_mask=(True, False))
+        >>> lstm.init_state.h0.shape, lstm.init_state.c0   # c0 masked: stays zero
+        (torch.Size([1, 4]), None)
+        >>> lstm(torch.randn(6, 2, 3))[0].sum().backward()
+        >>> lstm.init_state.h0.grad.shape                  # h0 trains with the LSTM
+        torch.Size([1, 4])
     """
 
     def __init__(
@@ -32,8 +56,8 @@ class Learned(InitialState):
         names: Sequence[str] | None = None,
         mask: Sequence[bool] | None = None,
         learned_init: str = "zeros",
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask)
         if learned_init not in LEARNED_INITS:
@@ -62,10 +86,12 @@ class Learned(InitialState):
         return [getattr(self, name) for name in self.names]
 
     def _param(self, i: int, dtype: torch.dtype) -> Tensor:
-        p = getattr(self, self.names[i])
+        p: Tensor = getattr(self, self.names[i])
         return p if p.dtype == dtype else p.to(dtype)
 
-    def component(self, i, batch_size, dtype, device) -> Tensor | None:
+    def component(
+        self, i: int, batch_size: int | None, dtype: torch.dtype, device: torch.device
+    ) -> Tensor | None:
         p = self._param(i, dtype)
         if batch_size is None:
             # A copy, so that a caller's in-place edit of initial_state() cannot change the
@@ -82,8 +108,35 @@ class Learned(InitialState):
 class LearnedNoisy(Learned):
     """The learned state plus fresh N(0, noise_std²) noise per sequence in training mode (r2rt).
 
-    In evaluation mode the state is the learned one, without noise. ``generator``: as for
-    :class:`~initstate.strategies.Noisy` (default: the global RNG).
+    In evaluation mode the state is the learned one, without noise (`init="learned_noisy"`).
+
+    Args:
+        shapes: one shape per state component, without the batch dimension (the modules pass
+            `(D * num_layers, H)` per component for the `nn.RNN` family, `(H,)` for cells).
+        batch_dim: where the batch dimension is inserted: 1 for the `nn.RNN` family, 0 for cells.
+        names: one name per component (`"h0"`, `"c0"`), used for parameter names.
+        mask: one bool per component (`init_mask` on the modules); `False` keeps that
+            component at zero. Default: all `True`.
+        learned_init: `"zeros"` (default) or `"normal"` (N(0, 0.1²)) for the starting value.
+        noise_std: standard deviation σ of the noise added in training mode.
+        generator: optional `torch.Generator` the noise is drawn from, as for
+            [`Noisy`][initstate.Noisy]. Default: `None`, torch's global RNG.
+        device: device of the parameters, as in torch.nn.
+        dtype: dtype of the parameters, as in torch.nn.
+
+    Attributes:
+        h0: the learned `h_0` (and `c0` for an LSTM), as in [`Learned`][initstate.Learned].
+
+    Shape:
+        - output: as [`Learned`][initstate.Learned].
+
+    Examples:
+        >>> import torch, initstate
+        >>> gru = initstate.GRU(3, 4, init="learned_noisy", noise_std=0.3)
+        >>> torch.equal(gru.eval().initial_state(2), torch.zeros(1, 2, 4))  # learned, zeros at first
+        True
+        >>> bool((gru.train().initial_state(2) != 0).all())  # training: + noise
+        True
     """
 
     def __init__(
@@ -95,14 +148,16 @@ class LearnedNoisy(Learned):
         learned_init: str = "zeros",
         noise_std: float = 0.3,
         generator: torch.Generator | None = None,
-        device=None,
-        dtype=None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(shapes, batch_dim, names, mask, learned_init, device=device, dtype=dtype)
         self.noise_std = check_noise_std(noise_std)
         self.generator = check_generator(generator)
 
-    def component(self, i, batch_size, dtype, device) -> Tensor | None:
+    def component(
+        self, i: int, batch_size: int | None, dtype: torch.dtype, device: torch.device
+    ) -> Tensor | None:
         if not self.training or self.noise_std == 0.0:
             return super().component(i, batch_size, dtype, device)
         p = self._param(i, dtype)
