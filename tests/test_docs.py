@@ -31,7 +31,7 @@ def test_docs_build_in_strict_mode(tmp_path):
         assert f'id="initstate.{name}"' in page, name
     assert "noise_std" in page and "Inputs" in page and "Examples" in page
     strategies = (tmp_path / "site" / "api" / "strategies" / "index.html").read_text()
-    for name in ("Zero", "Noisy", "Learned", "LearnedNoisy", "Adaptive", "Encoder", "InitialState"):
+    for name in ("Zero", "Noisy", "Learned", "LearnedNoisy", "Adaptive", "Encoder", "Context", "InitialState"):
         assert f'id="initstate.{name}"' in strategies, name
     index = (tmp_path / "site" / "index.html").read_text()
     assert "initstate.LSTM" in index and "init_mask" in index  # the README's quick start, included
