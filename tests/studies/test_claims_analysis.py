@@ -14,6 +14,7 @@ import pytest
 
 from replication.analysis import collect
 from replication.analysis.collect import auc
+from replication.analysis.output import AnalysisError
 from replication.studies.runner import analyze
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +164,7 @@ def test_duplicate_runs_are_skipped_not_averaged(tmp_path, capsys):
 
 
 def test_empty_sweep_is_one_line(tmp_path):
-    with pytest.raises(SystemExit, match="no run records"):
+    with pytest.raises(AnalysisError, match="no run records"):
         analyze("default", tmp_path, tmp_path / "out")
 
 

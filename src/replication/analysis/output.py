@@ -12,7 +12,12 @@ import pandas as pd
 
 from ..io import atomic_write_text
 
-__all__ = ["Sweep", "git_commit", "notebook_dirs", "run_config", "write_report", "write_tables"]
+__all__ = ["AnalysisError", "Sweep", "git_commit", "notebook_dirs", "run_config", "write_report", "write_tables"]
+
+
+class AnalysisError(ValueError):
+    """Why a sweep cannot be analysed, or its results not written, in one line (the command line
+    prints it as ``error: <line>`` and exits with status 2)."""
 
 
 def git_commit(cwd: Path | None = None) -> str:

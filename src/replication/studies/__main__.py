@@ -80,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     from . import runner  # pandas, hydra and the rest: only past the checks above
 
     if a.cmd == "analyze":
-        res = runner.analyze(study, a.sweep, a.out, command=a.command, sweep_seconds=a.sweep_seconds)
+        try:
+            res = runner.analyze(study, a.sweep, a.out, command=a.command, sweep_seconds=a.sweep_seconds)
+        except runner.AnalysisError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         runner.print_summary(res, a.out or study.results_dir())
         return 0
     values, args = _split(study, [*a.extra, *unknown])

@@ -28,7 +28,9 @@ class Study:
     user's (e.g. ``DATA`` -> ``data.path={value}``); ``required`` lists those that must be given.
     ``results_from`` names the option whose value (a file) names the results folder
     (``results/<results>/<file stem>``). ``findings`` is ``"module:function"`` taking the committed
-    results folder and returning the README's lines on it (numbers read from its tables, never typed)."""
+    results folder and returning the README's lines on it (numbers read from its tables, never typed).
+    ``needs``: strategies or labels of which a sweep must hold at least one run for this study's
+    analysis to be about it (another study's sweep is refused, naming what it holds)."""
 
     name: str
     question: str
@@ -43,6 +45,7 @@ class Study:
     required: tuple[str, ...] = ()
     results_from: str = ""
     findings: str = ""
+    needs: tuple[str, ...] = ()
 
     def sweep_dir(self, root: Path = Path("sweeps")) -> Path:
         return Path(root) / (self.sweep or self.name)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from replication.analysis.collect import collect
-from replication.analysis.output import Sweep, git_commit, run_config
+from replication.analysis.output import AnalysisError, Sweep, git_commit, run_config
 from replication.io import atomic_write_text
 
 from .base import Study
@@ -75,10 +75,12 @@ def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: st
         study = get(study)
     sweep_dir = Path(sweep_dir) if sweep_dir is not None else ROOT / study.sweep_dir()
     out = Path(out_dir) if out_dir is not None else ROOT / study.results_dir()
+    check_sweep_dir(sweep_dir)
     skipped: list = []
     runs, curves, profiles = collect(sweep_dir, skipped)
     if runs.empty:
-        raise SystemExit(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
+        raise AnalysisError(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
+    check_holds(study, runs, sweep_dir)
     meta = {"study": study.name, "command": command or f"python -m replication.studies analyze {study.name} "
                                                        f"--sweep {sweep_dir} --out {out}",
             "commit": git_commit(), "sweep": str(sweep_dir),
@@ -87,6 +89,23 @@ def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: st
     verdicts = study.analyze_function()(Sweep(runs, curves, profiles, skipped, meta), out)
     atomic_write_text(out / "COMMAND.txt", f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
     return {"runs": len(runs), "skipped": len(skipped), "verdicts": verdicts}
+
+
+def check_sweep_dir(sweep_dir: Path) -> None:
+    """Raise :class:`AnalysisError` unless ``sweep_dir`` is an existing folder (a sweep to read)."""
+    if not sweep_dir.exists():
+        raise AnalysisError(f"sweep folder {sweep_dir} does not exist")
+    if not sweep_dir.is_dir():
+        raise AnalysisError(f"{sweep_dir} is a file, not a sweep folder (the folder holding the runs' summary.json)")
+
+
+def check_holds(study: Study, runs, sweep_dir: Path) -> None:
+    """Raise :class:`AnalysisError` when the sweep holds no run of what ``study`` needs: another
+    study's sweep, whose analysis here would only end in "no verdict"."""
+    held = set(runs["strategy"].astype(str)) | set(runs["label"].astype(str))
+    if study.needs and not held & set(study.needs):
+        raise AnalysisError(f"{sweep_dir} does not hold the {study.name} study's runs (a run of "
+                            f"{' or '.join(study.needs)}); its labels: {', '.join(sorted(set(runs['label'].astype(str))))}")
 
 
 def print_summary(res: dict, out: Path) -> None:
