@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_claims_analysis import make_sweep
 from test_conditioned import make_sweep as conditioned_sweep
 
 from replication.analysis.output import AnalysisError
@@ -57,3 +58,71 @@ def test_cli_says_it_in_one_line_with_exit_code_2(tmp_path):
         r = cli(*args, cwd=ROOT)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stdout == "" and len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: "), r.stderr
+
+
+# --- item 8 (and 6's read-only output): a results folder is replaced whole or not at all --------------
+
+KILL_MID_WRITE = """
+import os, signal, sys
+import replication.studies.claims.analysis as A
+from replication.studies.runner import analyze
+
+def killed(out, text):  # the tables are written, the report is next: the process dies here
+    os.kill(os.getpid(), signal.SIGKILL)
+
+A.write_report = killed
+analyze("default", sys.argv[1], sys.argv[2])
+"""
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_an_analysis_killed_mid_write_leaves_the_previous_results_whole(tmp_path):
+    out = tmp_path / "results"
+    analyze("default", make_sweep(tmp_path / "a", seeds=3), out)
+    before = _files(out)
+    assert {"runs.csv", "REPORT.md", "verdicts.csv", "COMMAND.txt"} <= set(before)
+    b = make_sweep(tmp_path / "b", seeds=4, effect={"noisy": 0.05})  # other numbers: every table changes
+    (tmp_path / "kill.py").write_text(KILL_MID_WRITE)
+    r = cli(str(tmp_path / "kill.py"), str(b), str(out), cwd=tmp_path)
+    assert r.returncode == -9, r.stderr
+    assert _files(out) == before  # not new runs.csv beside an old REPORT.md
+    partial = [p.name for p in tmp_path.iterdir() if p.name.startswith(".results.")]
+    assert partial and all(".partial-" in p for p in partial)
+    analyze("default", b, out)  # the next analysis replaces the folder and clears the killed one's
+    after = _files(out)
+    assert after["runs.csv"] != before["runs.csv"] and after["REPORT.md"] != before["REPORT.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "kill.py", "results"]
+
+
+def test_a_file_the_new_analysis_does_not_write_is_not_left_behind(tmp_path):
+    out = tmp_path / "results"
+    analyze("default", make_sweep(tmp_path / "a", seeds=3), out)
+    (out / "stale_table.csv").write_text("from an older analysis\n")
+    analyze("default", tmp_path / "a", out)
+    assert not (out / "stale_table.csv").exists()
+
+
+def test_a_folder_that_is_not_a_results_folder_is_never_replaced(tmp_path):
+    sweep = make_sweep(tmp_path / "a", seeds=3)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("mine")
+    with pytest.raises(AnalysisError, match="no COMMAND.txt, so it is not a results folder"):
+        analyze("default", sweep, home)
+    assert [p.name for p in home.iterdir()] == ["thesis.tex"]
+
+
+def test_an_unwritable_results_folder_is_one_line(tmp_path):
+    """v1 printed a 17-line traceback. (The tests run as root, where a read-only mode does not stop a
+    write; a results folder below a plain file fails the same way, with an OSError.)"""
+    sweep = make_sweep(tmp_path / "a", seeds=3)
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(AnalysisError, match=r"cannot write results into .*plain/out: .*plain is a file"):
+        analyze("default", sweep, tmp_path / "plain" / "out")
+    r = cli("experiments/analyze.py", str(sweep), str(tmp_path / "plain" / "out"), cwd=ROOT)
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+    r = cli("experiments/analyze.py", str(sweep), str(tmp_path / "plain"), cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip().endswith("plain is a file, not a results folder"), r.stderr

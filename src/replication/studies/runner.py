@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from replication.analysis.collect import collect
-from replication.analysis.output import AnalysisError, Sweep, git_commit, run_config
+from replication.analysis.output import MARKER, AnalysisError, Sweep, git_commit, run_config, staged
 from replication.io import atomic_write_text
 
 from .base import Study
@@ -85,9 +85,11 @@ def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: st
                                                        f"--sweep {sweep_dir} --out {out}",
             "commit": git_commit(), "sweep": str(sweep_dir),
             "sweep_wall": f"{sweep_seconds / 60:.1f} min" if sweep_seconds else "–",
-            "config": run_config([Path(d) for d in runs["run_dir"]])}
-    verdicts = study.analyze_function()(Sweep(runs, curves, profiles, skipped, meta), out)
-    atomic_write_text(out / "COMMAND.txt", f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
+            "config": run_config([Path(d) for d in runs["run_dir"]]), "out": str(out)}
+    # Built beside ``out`` and renamed into place: a killed analysis never leaves a mixed folder.
+    with staged(out) as tmp:
+        verdicts = study.analyze_function()(Sweep(runs, curves, profiles, skipped, meta), tmp)
+        atomic_write_text(tmp / MARKER, f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
     return {"runs": len(runs), "skipped": len(skipped), "verdicts": verdicts}
 
 
