@@ -45,7 +45,7 @@ def test_an_empty_sweep_folder_says_run_the_sweep_first(tmp_path):
 def test_noise_on_a_conditioned_sweep_says_the_sweep_holds_none_of_its_runs(tmp_path):
     """v1 said "no verdict", as if the noise grid had been inconclusive."""
     conditioned_sweep(tmp_path / "sweep", {"fc": {"encoder": -0.1}}, seeds=3)
-    with pytest.raises(AnalysisError, match=r"does not hold the noise study's runs .*noisy.*learned_noisy"):
+    with pytest.raises(AnalysisError, match=r"does not hold the noise study.s runs .*noisy or learned_noisy.*its labels: encoder, learned, zero, zero_warmup"):
         analyze("noise", tmp_path / "sweep", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

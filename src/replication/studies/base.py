@@ -30,7 +30,10 @@ class Study:
     (``results/<results>/<file stem>``). ``findings`` is ``"module:function"`` taking the committed
     results folder and returning the README's lines on it (numbers read from its tables, never typed).
     ``needs``: strategies or labels of which a sweep must hold at least one run for this study's
-    analysis to be about it (another study's sweep is refused, naming what it holds)."""
+    analysis to be about it (another study's sweep is refused, naming what it holds). ``arm_keys``:
+    config keys outside ``init_state`` in which the study's compared runs differ by design (the runs
+    of one dataset must otherwise share their config and data:
+    :func:`replication.analysis.pairing.incomparable`)."""
 
     name: str
     question: str
@@ -46,6 +49,7 @@ class Study:
     results_from: str = ""
     findings: str = ""
     needs: tuple[str, ...] = ()
+    arm_keys: tuple[str, ...] = ()
 
     def sweep_dir(self, root: Path = Path("sweeps")) -> Path:
         return Path(root) / (self.sweep or self.name)

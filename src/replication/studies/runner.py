@@ -13,6 +13,7 @@ from pathlib import Path
 
 from replication.analysis.collect import collect
 from replication.analysis.output import MARKER, AnalysisError, Sweep, git_commit, run_config, staged
+from replication.analysis.pairing import incomparable, missing_runs
 from replication.io import atomic_write_text
 
 from .base import Study
@@ -68,7 +69,7 @@ def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: st
             command: str = "", sweep_seconds: float | None = None) -> dict:
     """Collect ``sweep_dir`` (default: the study's) and write the study's results into ``out_dir``
     (default: its results folder); ``study`` is a :class:`Study` or its name. Returns ``{"runs",
-    "skipped", "verdicts"}``."""
+    "skipped", "missing", "verdicts"}`` (``missing``: runs a half-finished sweep lacks, named in the report)."""
     if isinstance(study, str):
         from . import get
 
@@ -81,6 +82,9 @@ def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: st
     if runs.empty:
         raise AnalysisError(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
     check_holds(study, runs, sweep_dir)
+    mismatch = incomparable(runs, sweep_dir, study.arm_keys)
+    if mismatch:
+        raise AnalysisError(mismatch)
     meta = {"study": study.name, "command": command or f"python -m replication.studies analyze {study.name} "
                                                        f"--sweep {sweep_dir} --out {out}",
             "commit": git_commit(), "sweep": str(sweep_dir),
@@ -90,7 +94,8 @@ def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: st
     with staged(out) as tmp:
         verdicts = study.analyze_function()(Sweep(runs, curves, profiles, skipped, meta), tmp)
         atomic_write_text(tmp / MARKER, f"{meta['command']}\n# git commit {meta['commit']}; sweep {sweep_dir}\n")
-    return {"runs": len(runs), "skipped": len(skipped), "verdicts": verdicts}
+    missing = int(missing_runs(runs)["missing"].map(len).sum())
+    return {"runs": len(runs), "skipped": len(skipped), "missing": missing, "verdicts": verdicts}
 
 
 def check_sweep_dir(sweep_dir: Path) -> None:
@@ -113,6 +118,8 @@ def check_holds(study: Study, runs, sweep_dir: Path) -> None:
 def print_summary(res: dict, out: Path) -> None:
     skipped = f" ({res['skipped']} file(s) skipped, listed above)" if res["skipped"] else ""
     print(f"{res['runs']} runs analysed{skipped} -> {out}/REPORT.md")
+    if res.get("missing"):
+        print(f"  {res['missing']} runs missing from the comparisons (seeds some labels lack; listed in the report)")
     if not res["verdicts"]:
         print("  no verdict: no dataset has zero and another strategy finished for the same seed")
     for v in res["verdicts"]:

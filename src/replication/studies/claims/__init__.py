@@ -5,7 +5,7 @@ under protocol v2, on many-short and few-long datasets. Two sizes: ``default`` (
 
 from ..base import Study
 
-CLAIMED = ("noisy", "learned", "learned_noisy", "adaptive")  # a sweep of the claims holds one of these
+CLAIMED = ("zero", "noisy", "learned", "learned_noisy", "adaptive")  # a sweep of the claims holds one of these
 
 STUDIES = (
     Study(name="default", question="C1-C3 and H4 on 7 datasets, sized for 2 CPU cores (protocol v2)",

@@ -21,7 +21,7 @@ from replication.analysis.plotting import (
     save,
 )
 from replication.analysis.protocol import ALPHA, DELTA
-from replication.analysis.sections import setup_section, skipped_section
+from replication.analysis.sections import missing_section, setup_section, skipped_section
 
 from .tables import COMPARISONS, LABELS
 
@@ -270,6 +270,7 @@ def render(ctx: dict) -> str:
         *[f"![{f}](figures/{f})\n" for f in ctx["figures"]],
         setup_section(runs, ctx["meta"]), "",
         skipped_section(ctx.get("skipped") or []), "",
+        missing_section(runs), "",
     ]
     text = "\n".join(parts)
     while "\n\n\n" in text:

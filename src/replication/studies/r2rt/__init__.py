@@ -3,7 +3,7 @@ initial state, reported like the claims study plus perplexity side by side with 
 
 from ..base import Study
 
-CLAIMED = ("noisy", "learned", "learned_noisy", "adaptive")  # a sweep of the claims holds one of these
+CLAIMED = ("zero", "noisy", "learned", "learned_noisy", "adaptive")  # a sweep of the claims holds one of these
 
 STUDIES = (
     Study(name="r2rt", question="r2rt's exact set-up on PTB-sized Shakespeare words (GPU)",

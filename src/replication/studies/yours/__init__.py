@@ -4,7 +4,7 @@ answer for that data and the seeds it would take to detect δ."""
 
 from ..base import Study
 
-CLAIMED = ("noisy", "learned", "learned_noisy", "adaptive")  # a sweep of the claims holds one of these
+CLAIMED = ("zero", "noisy", "learned", "learned_noisy", "adaptive")  # a sweep of the claims holds one of these
 
 STUDIES = (
     Study(name="yours", question="the same answer for your own .npz (DATA=file.npz TASK=classify|forecast|lm)",
