@@ -126,3 +126,57 @@ def test_an_unwritable_results_folder_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
     r = cli("experiments/analyze.py", str(sweep), str(tmp_path / "plain"), cwd=ROOT)
     assert r.returncode == 2 and r.stderr.strip().endswith("plain is a file, not a results folder"), r.stderr
+
+
+# --- item 10: a shrunk study run does not overwrite the committed results -----------------------------
+
+
+def fake_run(monkeypatch, tmp_path, name: str, args: list[str], environ: dict | None = None) -> dict:
+    """``python -m replication.studies run NAME ARGS`` with training and analysis replaced by records of
+    what they were asked to do: ``{"train": [argv...], "sweep": path, "out": path}``."""
+    from replication.studies import __main__ as cli_main
+    from replication.studies import runner
+
+    seen: dict = {"train": []}
+    monkeypatch.setattr(runner.subprocess, "run",
+                        lambda cmd, cwd=None: seen["train"].append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(runner, "analyze", lambda study, sweep, out, **kw: seen.update(sweep=Path(sweep), out=Path(out))
+                        or {"runs": 0, "skipped": 0, "verdicts": []})
+    for k in ("ARGS", "RESULTS"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in (environ or {}).items():
+        monkeypatch.setenv(k, v)
+    assert cli_main.main(["run", name, "--root", str(tmp_path), *args]) == 0
+    return seen
+
+
+def test_a_shrunk_study_run_writes_beside_the_committed_results(monkeypatch, tmp_path):
+    """`make reproduce PROFILE=noise ARGS="seed=0,1 trainer.epochs=2"` rewrote results/noise_scale/."""
+    seen = fake_run(monkeypatch, tmp_path, "noise", [], {"ARGS": "seed=0,1 trainer.epochs=2"})
+    assert seen["out"].parent == tmp_path / "results" and seen["out"].name.startswith("noise-")
+    assert seen["sweep"].parent == tmp_path / "sweeps" and seen["sweep"].name.startswith("default-")
+    assert all(f"sweep_name={seen['sweep'].name}" in cmd for cmd in seen["train"])
+    # the same overrides, the same folder; other overrides, another one
+    assert fake_run(monkeypatch, tmp_path, "noise", ["seed=0,1", "trainer.epochs=2"])["out"] == seen["out"]
+    assert fake_run(monkeypatch, tmp_path, "noise", ["seed=0,1"])["out"] not in (seen["out"], tmp_path / "results" / "noise")
+
+
+def test_overrides_that_leave_the_numbers_alone_keep_the_study_s_folders(monkeypatch, tmp_path):
+    for args in ([], ["logger=none", "hydra.launcher.n_jobs=1", "trainer.threads=2", "hydra/launcher=basic"]):
+        seen = fake_run(monkeypatch, tmp_path, "noise", args)
+        assert (seen["sweep"], seen["out"]) == (tmp_path / "sweeps" / "default", tmp_path / "results" / "noise"), args
+
+
+def test_results_names_the_folder_to_write_over(monkeypatch, tmp_path):
+    target = tmp_path / "results" / "noise"
+    assert fake_run(monkeypatch, tmp_path, "noise", ["trainer.epochs=2", "--results", str(target)])["out"] == target
+    assert fake_run(monkeypatch, tmp_path, "noise", [], {"ARGS": "trainer.epochs=2", "RESULTS": str(target)})["out"] == target
+    seen = fake_run(monkeypatch, tmp_path, "noise", ["--results", str(tmp_path / "mine")])
+    assert seen["out"] == tmp_path / "mine" and all("--results" not in " ".join(c) for c in seen["train"])
+
+
+def test_plan_says_where_a_shrunk_run_goes(tmp_path):
+    r = cli("-m", "replication.studies", "plan", "noise", "trainer.epochs=2", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    last = [x for x in r.stdout.splitlines() if "then analyse" in x][0]
+    assert "-> results/noise-" in last and "sweeps/default-" in last and "RESULTS=results/noise" in r.stdout

@@ -54,8 +54,11 @@ class Study:
     def sweep_dir(self, root: Path = Path("sweeps")) -> Path:
         return Path(root) / (self.sweep or self.name)
 
-    def results_dir(self, root: Path = Path("results"), values: dict[str, str] | None = None) -> Path:
-        base = Path(root) / (self.results or self.name)
+    def results_dir(self, root: Path = Path("results"), values: dict[str, str] | None = None,
+                    variant: str = "") -> Path:
+        """``<root>/<results or name>[-<variant>][/<stem of the results_from file>]``; a ``variant``
+        (a hash of overrides that change the numbers) keeps a changed run off the committed results."""
+        base = Path(root) / ((self.results or self.name) + (f"-{variant}" if variant else ""))
         value = (values or {}).get(self.results_from, "") if self.results_from else ""
         return base / Path(value).stem if value else base
 
