@@ -221,3 +221,10 @@ def test_notebook_dirs_refresh_only_when_asked(tmp_path, monkeypatch):
     assert notebook_dirs() == (tmp_path / "r", tmp_path / "r" / "figures")
     monkeypatch.setenv("INITSTATE_NB_FIGS", str(tmp_path / "f"))
     assert notebook_dirs()[1] == tmp_path / "f"
+
+
+def test_one_paired_seed_is_written_in_the_singular(tmp_path):
+    """The report said "over 1 paired seeds"."""
+    analyze("default", make_sweep(tmp_path / "sw", seeds=1), tmp_path / "out")
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "over 1 paired seed;" in text and "1 paired seeds" not in text

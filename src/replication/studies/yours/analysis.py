@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.power import TTestPower
 
-from replication.analysis.fmt import num, table_md
+from replication.analysis.fmt import count, num, table_md
 from replication.analysis.output import Sweep
 from replication.analysis.protocol import ALPHA, DELTA, POWER
 from replication.studies.claims.analysis import analyze as analyze_claims
@@ -55,7 +55,7 @@ def your_data_section(sweep: Sweep, out: Path) -> tuple[str, dict[str, pd.DataFr
         lines += ["", f"**More seeds are needed** to resolve δ on {', '.join(short['endpoint'])}: rerun with "
                       f"`SEEDS={more}` (finished runs are kept; only the new seeds train)."]
     elif len(need):
-        lines += ["", f"The {num(need['paired_seeds'].min())} paired seeds used are enough to resolve δ on every "
+        lines += ["", f"The {count(num(need['paired_seeds'].min()), 'paired seed')} used are enough to resolve δ on every "
                       "C1 endpoint."]
     return "\n".join(lines), {"seeds_needed": need}
 
