@@ -5,7 +5,6 @@ Sweeps here are written by hand (:func:`write_run`), never trained, so every num
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -166,20 +165,6 @@ def test_duplicate_runs_are_skipped_not_averaged(tmp_path, capsys):
 def test_empty_sweep_is_one_line(tmp_path):
     with pytest.raises(AnalysisError, match="no run records"):
         analyze("default", tmp_path, tmp_path / "out")
-
-
-def test_analyze_emits_no_warnings(tmp_path):
-    """"analyze.py repeats pandas warnings": v1 warned 'Boolean Series key will be reindexed' once per
-    comparison as soon as one run diverged, and numpy/scipy warned on degenerate samples."""
-    sw = make_sweep(tmp_path / "sw", datasets=("synthetic_short", "synthetic_long", "japanese_vowels"),
-                    labels=("zero", "noisy", "learned", "learned_noisy", "adaptive"), seeds=3)
-    write_run(sw, "synthetic_short", "learned", 1, diverged=True)
-    write_run(sw, "japanese_vowels", "noisy", 0, diverged=True)
-    write_run(sw, "synthetic_long", "zero", 5)  # a seed with only a zero run
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        analyze("default", sw, tmp_path / "out")
-    assert [str(w.message) for w in caught] == []
 
 
 def _results(tmp_path: Path) -> Path:
