@@ -128,6 +128,24 @@ def test_an_unwritable_results_folder_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().endswith("plain is a file, not a results folder"), r.stderr
 
 
+def test_a_read_only_results_folder_is_left_alone(tmp_path, monkeypatch):
+    """Its parent may be writable, so the folder could be renamed away: it must not be. (``os.access``
+    answers as a non-root user would; root passes every permission check.)"""
+    import os
+
+    from replication.analysis import output
+
+    sweep = make_sweep(tmp_path / "a", seeds=3)
+    out = tmp_path / "results"
+    analyze("default", sweep, out)
+    before = _files(out)
+    real = os.access
+    monkeypatch.setattr(output.os, "access", lambda p, mode: False if Path(p) == out else real(p, mode))
+    with pytest.raises(AnalysisError, match="results: the folder is read-only"):
+        analyze("default", make_sweep(tmp_path / "b", seeds=4, effect={"noisy": 0.05}), out)
+    assert _files(out) == before
+
+
 # --- item 10: a shrunk study run does not overwrite the committed results -----------------------------
 
 

@@ -82,6 +82,9 @@ def staged(out: str | os.PathLike) -> Iterator[Path]:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise AnalysisError(f"{out} holds files but no {MARKER}, so it is not a results folder to replace: "
                             "give a new or empty folder")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        # a read-only folder says "keep this": never swap it out, even where the parent would allow it
+        raise AnalysisError(f"cannot write results into {out}: the folder is read-only")
     above = next(p for p in out.parents if p.exists())
     if not above.is_dir():
         raise AnalysisError(f"cannot write results into {out}: {above} is a file")
