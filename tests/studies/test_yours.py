@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from replication.studies import get
+from replication.studies.runner import variant
 from replication.studies.yours.analysis import seeds_needed
 
 
@@ -30,7 +31,10 @@ def test_yours_runs_end_to_end_on_a_generated_file(tmp_path):
     env_args = "logger=none trainer.epochs=3 model.hidden_size=8"
     p = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ, "ARGS": env_args})
     assert p.returncode == 0, p.stderr[-2000:]
-    out = tmp_path / "results" / "yours" / "waves"
+    # a shrunk run (ARGS change the study's runs) writes beside the study's folders, never over them
+    v = variant(env_args.split())
+    assert v and f"results/yours-{v}/" in p.stdout
+    out = tmp_path / "results" / f"yours-{v}" / "waves"
     runs = pd.read_csv(out / "runs.csv")
     # 4 strategies x 3 paired seeds, on the file's data under the custom loader's name
     assert len(runs) == 12 and set(runs["label"]) == {"zero", "noisy", "learned", "learned_noisy"}
@@ -43,7 +47,7 @@ def test_yours_runs_end_to_end_on_a_generated_file(tmp_path):
     need = pd.read_csv(out / "seeds_needed.csv")
     assert set(need["endpoint"]) == {"C1-generalize", "C1-faster"} and (need["paired_seeds"] == 3).all()
     assert "make reproduce PROFILE=yours" in (out / "COMMAND.txt").read_text()
-    assert (tmp_path / "sweeps" / "yours" / "waves").is_dir()
+    assert (tmp_path / "sweeps" / f"yours-{v}" / "waves").is_dir()
 
 
 def test_yours_refuses_a_missing_file_or_task_in_one_line(tmp_path):
@@ -69,3 +73,13 @@ def test_seeds_needed_is_the_smallest_n_whose_power_reaches_80_percent():
     n = seeds_needed(2.0)  # paired SD 2% of zero, δ = 1%: d = 0.5
     assert power(n) >= 0.8 > power(n - 1)
     assert np.isnan(seeds_needed(0.0))
+
+
+def test_seeds_needed_is_two_when_two_already_suffice():
+    """A paired SD far below δ: two seeds have the power (the solver, asked for n < 2, failed to
+    converge with a warning and gave NaN)."""
+    from scipy.stats import nct, t
+
+    c = t.ppf(1 - 0.05 / 3 / 2, 1)
+    assert nct.sf(c, 1, 100 * np.sqrt(2)) >= 0.8  # d = 1% / 0.01% = 100 at n = 2
+    assert seeds_needed(0.01) == 2

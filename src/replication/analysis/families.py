@@ -27,7 +27,9 @@ def judge_families(table: pd.DataFrame, by=("claim", "family"), columns=None) ->
     table["p"] = [S.p_two_sided(e, s, d) for e, s, d in zip(table["mean_diff"], table["se"], table["df"])]
     table["p_holm"] = np.nan
     factor = pd.Series(np.nan, index=table.index)
-    for _, idx in table.groupby(list(by), sort=False).groups.items():
+    by = list(by)
+    # a one-key group by a scalar: by a one-element list pandas 2.x warns about the keys' future type
+    for _, idx in table.groupby(by[0] if len(by) == 1 else by, sort=False).groups.items():
         p = table.loc[idx, "p"].to_numpy(dtype=float)
         table.loc[idx, "p_holm"] = S.holm(p)
         factor.loc[idx] = S.holm_factors(p)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["ci", "cell", "finite", "fixed", "num", "pct", "table_md"]
+__all__ = ["ci", "cell", "count", "finite", "fixed", "num", "pct", "table_md"]
 
 
 def finite(v) -> bool:
@@ -35,6 +35,11 @@ def pct(v) -> str:
 def ci(m, lo, hi, fmt=num) -> str:
     """``m [lo, hi]`` in ``fmt``; ``m`` alone when there is no interval (fewer than 2 seeds)."""
     return f"{fmt(m)} [{fmt(lo)}, {fmt(hi)}]" if finite(lo) else fmt(m)
+
+
+def count(n, noun: str) -> str:
+    """``1 paired seed``, ``5 paired seeds``; ``n`` may be a range written as text (``3–5``: plural)."""
+    return f"{n} {noun}" if str(n) == "1" else f"{n} {noun}s"
 
 
 def cell(x) -> str:

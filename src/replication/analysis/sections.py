@@ -1,13 +1,14 @@
 """Report sections every study prints the same way: the setup (command, commit, model, trainer, and
-a table of the datasets) and the files the collection skipped."""
+a table of the datasets), the files the collection skipped and the runs a half-finished sweep lacks."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from .fmt import table_md
+from .pairing import missing_runs, seed_ranges
 
-__all__ = ["setup_section", "skipped_section"]
+__all__ = ["missing_section", "setup_section", "skipped_section"]
 
 
 def setup_section(runs: pd.DataFrame, meta: dict) -> str:
@@ -43,3 +44,21 @@ def skipped_section(skipped: list) -> str:
     if not skipped:
         return ""
     return "\n".join(["## Files skipped", "", *[f"- skipping `{p}`: {r}" for p, r in skipped]])
+
+
+def missing_section(runs: pd.DataFrame) -> str:
+    """``## Runs missing from the comparisons``: per dataset, the labels without a run for some of
+    its seeds (labels lacking the same seeds on one line), which every comparison of theirs leaves
+    out; empty when every label of every dataset has every seed."""
+    m = missing_runs(runs)
+    if m.empty:
+        return ""
+    lines = ["## Runs missing from the comparisons", "",
+             "Comparisons pair runs by seed. These seeds of a dataset have no run of the label (not yet run, or its "
+             "summary unreadable), so every comparison with that label on that dataset leaves them out:", ""]
+    m["seeds"] = m["missing"].map(seed_ranges)
+    for (ds, seeds), g in m.groupby(["dataset", "seeds"], sort=False):
+        labels, n = sorted(g["label"]), len(g["missing"].iloc[0])
+        verb, word = "lacks" if len(labels) == 1 else "lack", "seeds" if n > 1 else "seed"
+        lines.append(f"- {ds}: {', '.join(labels)} {verb} {word} {seeds} ({g['have'].iloc[0]} of {g['of'].iloc[0]} seeds)")
+    return "\n".join(lines)

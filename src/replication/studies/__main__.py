@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("plan", "run"):
             p.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
             p.add_argument("--root", default=None, help="where sweeps/ and results/ go (default: the checkout)")
+            p.add_argument("--results", default=os.environ.get("RESULTS") or None, metavar="DIR",
+                           help="the results folder (default $RESULTS, else results/<study>/, or "
+                                "results/<study>-<hash>/ when the overrides change the study's runs)")
             p.add_argument("extra", nargs="*", help="OPTION=value of the study, or Hydra overrides")
         if name == "analyze":
             p.add_argument("--sweep", default=None, help="the sweep folder (default: the study's)")
@@ -80,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     from . import runner  # pandas, hydra and the rest: only past the checks above
 
     if a.cmd == "analyze":
-        res = runner.analyze(study, a.sweep, a.out, command=a.command, sweep_seconds=a.sweep_seconds)
+        try:
+            res = runner.analyze(study, a.sweep, a.out, command=a.command, sweep_seconds=a.sweep_seconds)
+        except runner.AnalysisError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         runner.print_summary(res, a.out or study.results_dir())
         return 0
     values, args = _split(study, [*a.extra, *unknown])
@@ -94,13 +101,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{study.name}: {study.question}")
         for c in commands:
             print("  " + shlex.join(["python", *c[1:]]))
-        print(f"  then analyse sweeps/{runner.sweep_name(study, values)} -> {study.results_dir(values=values)}/")
+        out = Path(a.results) if a.results else study.results_dir(values=values, variant=runner.variant(args))
+        print(f"  then analyse sweeps/{runner.sweep_name(study, values, args)} -> {out}/")
+        if note := runner.variant_note(study, values, args, a.results):
+            print(f"  note: {note}")
         for n in study.notebooks:
             print(f"  notebook: notebooks/{n}")
         for t in study.tests:
             print(f"  tests: {t}")
         return 0
-    return runner.run(study, a.jobs, args, values, root)
+    try:
+        return runner.run(study, a.jobs, args, values, root, a.results)
+    except runner.AnalysisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

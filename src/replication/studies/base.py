@@ -28,7 +28,12 @@ class Study:
     user's (e.g. ``DATA`` -> ``data.path={value}``); ``required`` lists those that must be given.
     ``results_from`` names the option whose value (a file) names the results folder
     (``results/<results>/<file stem>``). ``findings`` is ``"module:function"`` taking the committed
-    results folder and returning the README's lines on it (numbers read from its tables, never typed)."""
+    results folder and returning the README's lines on it (numbers read from its tables, never typed).
+    ``needs``: strategies or labels of which a sweep must hold at least one run for this study's
+    analysis to be about it (another study's sweep is refused, naming what it holds). ``arm_keys``:
+    config keys outside ``init_state`` in which the study's compared runs differ by design (the runs
+    of one dataset must otherwise share their config and data:
+    :func:`replication.analysis.pairing.incomparable`)."""
 
     name: str
     question: str
@@ -43,12 +48,17 @@ class Study:
     required: tuple[str, ...] = ()
     results_from: str = ""
     findings: str = ""
+    needs: tuple[str, ...] = ()
+    arm_keys: tuple[str, ...] = ()
 
     def sweep_dir(self, root: Path = Path("sweeps")) -> Path:
         return Path(root) / (self.sweep or self.name)
 
-    def results_dir(self, root: Path = Path("results"), values: dict[str, str] | None = None) -> Path:
-        base = Path(root) / (self.results or self.name)
+    def results_dir(self, root: Path = Path("results"), values: dict[str, str] | None = None,
+                    variant: str = "") -> Path:
+        """``<root>/<results or name>[-<variant>][/<stem of the results_from file>]``; a ``variant``
+        (a hash of overrides that change the numbers) keeps a changed run off the committed results."""
+        base = Path(root) / ((self.results or self.name) + (f"-{variant}" if variant else ""))
         value = (values or {}).get(self.results_from, "") if self.results_from else ""
         return base / Path(value).stem if value else base
 

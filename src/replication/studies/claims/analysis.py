@@ -59,7 +59,7 @@ def analyze(sweep: Sweep, out: Path, extensions: Sequence[Extension] = ()) -> li
     ctx = {"runs": runs, "curves": curves, "table": table, "verdicts": verdict, "regime": reg,
            "power": pw, "pooled": pool, "sensitivity": tables["sensitivity"],
            "side": tables["blog_side_by_side"], "meta": sweep.meta, "figures": figs, "skipped": sweep.skipped,
-           "v1": v1_table(out), "extensions": sections,
+           "v1": v1_table(Path(sweep.meta.get("out", out))), "extensions": sections,
            "v3": v3_section(v3, verdict), "v3_answer": v3_answer(v3)}
     write_report(out, render(ctx))
     return json.loads(verdict.to_json(orient="records"))

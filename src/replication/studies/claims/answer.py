@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from replication.analysis.fmt import pct
+from replication.analysis.fmt import count, pct
 from replication.analysis.protocol import DELTA, REGIME_GATE
 
 from .protocol import BLOG_PPL, BLOG_STRATEGIES, CLAIMS
@@ -86,7 +86,7 @@ def answer_section(table: pd.DataFrame, verdicts: pd.DataFrame, pooled: pd.DataF
     seeds = table.loc[~table["claim"].str.startswith("H4"), "n"]
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
     lines += [f"Effects are paired differences against `zero` as % of zero's loss (negative = lower loss), over "
-              f"{n} paired seeds; δ = {dpct:g}%. Verdicts as in the protocol above.", ""]
+              f"{count(n, 'paired seed')}; δ = {dpct:g}%. Verdicts as in the protocol above.", ""]
     gen_all = table[table["claim"] == "C1-generalize"]
     fast_all = table[table["claim"] == "C1-faster"]
     in_regime = set(regime.loc[regime["in_regime"].astype(bool), "dataset"]) if len(regime) else set()

@@ -178,6 +178,7 @@ def forest_plot(table: pd.DataFrame, pooled: pd.DataFrame, out: Path, delta_pct:
         return None
     groups = [(k, g) for k, g in table.groupby(["claim", "a", "b"], sort=False)]
     fig, axes = grid_axes(len(groups), w=4.0, h=0.9 + 0.32 * max(len(g) for _, g in groups))
+    fig.set_figheight(max(fig.get_figheight(), 2.4))  # one short row leaves the two-line title no room
     for ax, ((claim, a, b), g) in zip(axes, groups):
         g = g.reset_index(drop=True)
         for i, r in g.iterrows():

@@ -9,7 +9,7 @@ import pandas as pd
 
 from replication.analysis.fmt import num, pct, table_md
 from replication.analysis.protocol import DELTA
-from replication.analysis.sections import setup_section, skipped_section
+from replication.analysis.sections import missing_section, setup_section, skipped_section
 
 from .answer import answer_section
 from .protocol import BLOG_PPL, CLAIMS, WHY_V2, protocol_text
@@ -192,6 +192,7 @@ def render(ctx: dict) -> str:
         *[f"![{f}](figures/{f})\n" for f in ctx["figures"]],
         setup_section(runs, meta), "",
         skipped_section(ctx.get("skipped") or []), "",
+        missing_section(runs), "",
         v1_section(ctx.get("v1"), verdicts), "",
     ]
     text = "\n".join(parts)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from replication.analysis.fmt import pct, table_md
+from replication.analysis.fmt import count, pct, table_md
 from replication.analysis.plotting import (
     COMPARISON_COLORS,
     LOSS_UNITS,
@@ -21,7 +21,7 @@ from replication.analysis.plotting import (
     save,
 )
 from replication.analysis.protocol import ALPHA, DELTA
-from replication.analysis.sections import setup_section, skipped_section
+from replication.analysis.sections import missing_section, setup_section, skipped_section
 
 from .tables import COMPARISONS, LABELS
 
@@ -174,7 +174,7 @@ def _scoring_md(runs: pd.DataFrame) -> tuple[list[str], int | None]:
 def _arms_md(runs: pd.DataFrame) -> list[str]:
     present = ordered_labels(runs["label"], LABELS)
     return [f"- `{lab}`: {ARMS.get(lab, 'an arm outside the study design')}; "
-            f"{runs[runs['label'] == lab]['seed'].nunique()} seeds" for lab in present]
+            f"{count(runs[runs['label'] == lab]['seed'].nunique(), 'seed')}" for lab in present]
 
 
 def _protocol_md() -> list[str]:
@@ -221,7 +221,7 @@ def _check_md(check: pd.DataFrame) -> list[str]:
     for r in check.itertuples():
         if r.task == "classify":
             lines.append(f"- **{r.dataset}** (classification): zero_warmup "
-                         + (f"**equals zero** on all {r.pairs} paired seeds (same best epoch; test and validation "
+                         + (f"**equals zero** on all {count(r.pairs, 'paired seed')} (same best epoch; test and validation "
                             f"losses differ by at most {max(r.max_abs_diff_test, r.max_abs_diff_val):.2g}), as it "
                             "must: warm-up changes nothing where the loss sits at the end."
                             if r.identical else
@@ -229,7 +229,7 @@ def _check_md(check: pd.DataFrame) -> list[str]:
                             f"{r.max_abs_diff_val:.3g}; same best epoch: {r.same_best_epoch}) although the loss sits "
                             "at the end: check the harness."))
         elif r.identical:
-            lines.append(f"- **{r.dataset}**: zero_warmup equals zero on all {r.pairs} seeds (unexpected: warm-up "
+            lines.append(f"- **{r.dataset}**: zero_warmup equals zero on all {count(r.pairs, 'seed')} (unexpected: warm-up "
                          "should change the training loss here).")
     differ = [r.dataset for r in check.itertuples() if r.task != "classify" and not r.identical]
     if differ:
@@ -270,6 +270,7 @@ def render(ctx: dict) -> str:
         *[f"![{f}](figures/{f})\n" for f in ctx["figures"]],
         setup_section(runs, ctx["meta"]), "",
         skipped_section(ctx.get("skipped") or []), "",
+        missing_section(runs), "",
     ]
     text = "\n".join(parts)
     while "\n\n\n" in text:

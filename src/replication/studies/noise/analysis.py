@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from replication.analysis.output import Sweep, write_report, write_tables
+from replication.analysis.sections import missing_section
 
 from . import tables as N
 from .report import figures, render, verdict_list
@@ -20,7 +21,8 @@ def analyze(sweep: Sweep, out: Path) -> list[dict]:
     write_tables(out, runs=sweep.runs, curves=sweep.curves, noise_grid=t["grid"], noise_best=t["best"],
                  noise_adaptive=t["adaptive"])
     figs = figures(t, sweep.curves, out / "figures")
-    write_report(out, render(t, {**sweep.meta, "runs": len(sweep.runs)}, figs, sweep.skipped))
+    write_report(out, render(t, {**sweep.meta, "runs": len(sweep.runs)}, figs, sweep.skipped,
+                             missing_section(sweep.runs)))
     return verdict_list(t["grid"])
 
 

@@ -259,8 +259,9 @@ def _adaptive_md(a: pd.DataFrame) -> str:
                                                 "inside noisy's set", "inside learned_noisy's set"]))
 
 
-def render(t: dict, meta: dict, figs: list[Path], skipped: list) -> str:
-    """REPORT.md of the study from :func:`.noise.tables`' tables and ``meta`` (command, commit, sweep, wall)."""
+def render(t: dict, meta: dict, figs: list[Path], skipped: list, missing: str = "") -> str:
+    """REPORT.md of the study from :func:`.noise.tables`' tables and ``meta`` (command, commit, sweep, wall);
+    ``missing``: the section on the runs a half-finished sweep lacks (:func:`~replication.analysis.sections.missing_section`)."""
     seeds, g, b, a, ans = t["seeds"], t["grid"], t["best"], t["adaptive"], t["answer"]
     n = ", ".join(f"{r.dataset} {r.seeds}" for r in seeds.itertuples())
     lines = ["# Q5: how large should the initial-state noise be? (noise-scale study)", "",
@@ -289,7 +290,7 @@ def render(t: dict, meta: dict, figs: list[Path], skipped: list) -> str:
               "(`initstate.strategies.adaptive`). Below: its σ at each run's best epoch.", "",
               _adaptive_md(a) if len(a) else "(no adaptive runs)", "", "## Figures", ""]
     lines += [f"![{f.name}](figures/{f.name})\n" for f in figs]
-    lines += [skipped_section(skipped), ""]
+    lines += [skipped_section(skipped), "", missing, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

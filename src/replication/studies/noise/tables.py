@@ -86,7 +86,7 @@ def complete_blocks(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     r = study_runs(runs)
     kept, rows = [], []
     for ds, g in r.groupby("dataset", sort=True):
-        if not g["label"].astype(str).str.contains(_SUFFIX).any():
+        if not any(_SUFFIX.search(lab) for lab in g["label"].astype(str)):
             continue  # a dataset of the shared sweep that the grid did not run on (no noisy_s<σ> label)
         labels = sorted(g["label"].unique())
         ok = g[g["usable"]].groupby("seed")["label"].nunique()

@@ -200,7 +200,7 @@ def section(runs: pd.DataFrame, curves: pd.DataFrame, profiles: pd.DataFrame, me
         pm = positions_md(pos, ds)
         if pm:
             lines += ["", "#### Where in the 50-token window a zero start costs", "", pm]
-    earlier = earlier_run_md(out, ppl)
+    earlier = earlier_run_md(Path(meta.get("out", out)), ppl)  # beside the final folder, not the one being built
     if earlier:
         lines += ["", earlier]
     lines += ["", *[f"![{f.name}](figures/{f.name})\n" for f in figs if f is not None]]

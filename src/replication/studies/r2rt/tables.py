@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from replication.analysis.fmt import count
 from replication.analysis.plotting import ordered_labels
 from replication.analysis.stats import mean_ci
 from replication.studies.claims.protocol import BLOG_PPL, BLOG_STRATEGIES
@@ -141,7 +142,7 @@ def scale_text(runs: pd.DataFrame, ds: str, config: dict | None) -> str:
     return (f"{model.get('num_layers', '?')} × {model.get('hidden_size', '?')} LSTM, embedding "
             f"{model.get('embedding_dim', '?')}, vocabulary {data.get('vocab_size', '?')} + <unk>, "
             f"{int(tokens.iloc[0]):,} training tokens" if len(tokens) else "? training tokens") + \
-        f", {g['seed'].nunique()} paired seeds"
+        f", {count(g['seed'].nunique(), 'paired seed')}"
 
 
 def statement(ppl: pd.DataFrame, rep: pd.DataFrame, runs: pd.DataFrame, config: dict | None) -> list[str]:

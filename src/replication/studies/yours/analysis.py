@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.power import TTestPower
 
-from replication.analysis.fmt import num, table_md
+from replication.analysis.fmt import count, num, table_md
 from replication.analysis.output import Sweep
 from replication.analysis.protocol import ALPHA, DELTA, POWER
+from replication.analysis.stats import power_paired
 from replication.studies.claims.analysis import analyze as analyze_claims
 from replication.studies.claims.claims import comparisons
 
@@ -22,9 +23,11 @@ def seeds_needed(sd_pct: float, delta_pct: float = 100 * DELTA, alpha: float = A
     (both in % of zero's loss); NaN without a finite positive SD."""
     if not (np.isfinite(sd_pct) and sd_pct > 0):
         return np.nan
-    n = TTestPower().solve_power(effect_size=delta_pct / sd_pct, alpha=alpha / m, power=POWER,
-                                 alternative="two-sided")
-    return float(np.ceil(max(n, 2)))
+    effect = delta_pct / sd_pct
+    if power_paired(effect, 2, alpha / m) >= POWER:
+        return 2.0  # the least a paired t-test takes; the solver's bracket starts above the answer here
+    n = TTestPower().solve_power(effect_size=effect, alpha=alpha / m, power=POWER, alternative="two-sided")
+    return float(np.ceil(n))
 
 
 def your_data_section(sweep: Sweep, out: Path) -> tuple[str, dict[str, pd.DataFrame]]:
@@ -55,7 +58,7 @@ def your_data_section(sweep: Sweep, out: Path) -> tuple[str, dict[str, pd.DataFr
         lines += ["", f"**More seeds are needed** to resolve δ on {', '.join(short['endpoint'])}: rerun with "
                       f"`SEEDS={more}` (finished runs are kept; only the new seeds train)."]
     elif len(need):
-        lines += ["", f"The {num(need['paired_seeds'].min())} paired seeds used are enough to resolve δ on every "
+        lines += ["", f"The {count(num(need['paired_seeds'].min()), 'paired seed')} used are enough to resolve δ on every "
                       "C1 endpoint."]
     return "\n".join(lines), {"seeds_needed": need}
 
