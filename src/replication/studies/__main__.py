@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", default=None, help="the results folder (default: the study's)")
             p.add_argument("--command", default="", help="the command that produced the sweep (for the report)")
             p.add_argument("--sweep-seconds", type=float, default=None)
+            p.add_argument("--from-tables", default=None, metavar="RESULTS_DIR",
+                           help="re-analyse a results folder's runs/curves/profiles.csv instead of a sweep")
     # OPTION=value and Hydra overrides may follow the flags (argparse would take only one block of them)
     a, unknown = ap.parse_known_args(argv)
     if unknown and a.cmd not in ("plan", "run"):
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if a.cmd == "analyze":
         try:
-            res = runner.analyze(study, a.sweep, a.out, command=a.command, sweep_seconds=a.sweep_seconds)
+            res = runner.analyze(study, a.sweep, a.out, command=a.command, sweep_seconds=a.sweep_seconds,
+                                 tables=a.from_tables)
         except runner.AnalysisError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -109,7 +109,7 @@ def run(study: Study, jobs: int, args: list[str], values: dict[str, str], root: 
 
 
 def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: str | Path | None = None, *,
-            command: str = "", sweep_seconds: float | None = None) -> dict:
+            command: str = "", sweep_seconds: float | None = None, tables: str | Path | None = None) -> dict:
     """Collect ``sweep_dir`` (default: the study's) and write the study's results into ``out_dir``
     (default: its results folder); ``study`` is a :class:`Study` or its name. Returns ``{"runs",
     "skipped", "missing", "verdicts"}`` (``missing``: runs a half-finished sweep lacks, named in the report)."""
@@ -119,15 +119,25 @@ def analyze(study: Study | str, sweep_dir: str | Path | None = None, out_dir: st
         study = get(study)
     sweep_dir = Path(sweep_dir) if sweep_dir is not None else ROOT / study.sweep_dir()
     out = Path(out_dir) if out_dir is not None else ROOT / study.results_dir()
-    check_sweep_dir(sweep_dir)
     skipped: list = []
-    runs, curves, profiles = collect(sweep_dir, skipped)
-    if runs.empty:
-        raise AnalysisError(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
-    check_holds(study, runs, sweep_dir)
-    mismatch = incomparable(runs, sweep_dir, study.arm_keys)
-    if mismatch:
-        raise AnalysisError(mismatch)
+    if tables is not None:
+        # A re-analysis of a results folder's own runs/curves/profiles.csv (e.g. under a new
+        # protocol): the sweep's checks ran when those tables were written.
+        from replication.analysis.collect import load_tables
+
+        sweep_dir = Path(tables)
+        runs, curves, profiles = load_tables(sweep_dir)
+        if runs.empty:
+            raise AnalysisError(f"no runs.csv in {sweep_dir}")
+    else:
+        check_sweep_dir(sweep_dir)
+        runs, curves, profiles = collect(sweep_dir, skipped)
+        if runs.empty:
+            raise AnalysisError(f"no run records (summary.json) under {sweep_dir}: run the sweep first")
+        check_holds(study, runs, sweep_dir)
+        mismatch = incomparable(runs, sweep_dir, study.arm_keys)
+        if mismatch:
+            raise AnalysisError(mismatch)
     meta = {"study": study.name, "command": command or f"python -m replication.studies analyze {study.name} "
                                                        f"--sweep {sweep_dir} --out {out}",
             "commit": git_commit(), "sweep": str(sweep_dir),
