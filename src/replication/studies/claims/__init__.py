@@ -8,7 +8,7 @@ from ..base import Study
 CLAIMED = ("zero", "noisy", "learned", "learned_noisy", "adaptive")  # a sweep of the claims holds one of these
 
 STUDIES = (
-    Study(name="default", question="C1-C3 and H4 on 7 datasets, sized for 2 CPU cores (protocol v2)",
+    Study(name="default", question="C1-C3 and H4 on 7 datasets, sized for 2 CPU cores (protocol v3, v2 beside it)",
           experiments=("default", "default_more_seeds"), analysis="replication.studies.claims.analysis:analyze", findings="replication.studies.claims.analysis:findings",
           notebooks=("01_learning_curves.ipynb", "02_generalization_gap.ipynb", "03_verdicts.ipynb"),
           tests=("tests/studies/test_claims_analysis.py", "tests/studies/test_claims_protocol_v2.py"),

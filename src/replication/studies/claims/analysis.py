@@ -74,16 +74,22 @@ def findings(results: Path) -> list[str]:
     runs, v, pool, reg = (read(results, n) for n in ("runs", "verdicts", "pooled", "regime_power"))
     main = v[~v["exploratory"].astype(bool)]
     lines = [f"- [`results/{results.name}/REPORT.md`](results/{results.name}/REPORT.md): {len(runs)} runs, "
-             f"{runs['dataset'].nunique()} datasets, protocol v2 (δ = 1% of zero's loss)."]
+             f"{runs['dataset'].nunique()} datasets."]
+    v3 = read(results, "v3_verdicts")
+    if len(v3):
+        v3 = v3[~v3["family"].astype(str).str.contains(r" \[", regex=True)]
+        lines.append("  - Protocol v3 (δ in each task's own metric, curve-based regime gate):")
+        lines += [f"    - **{claim}**: {by_verdict(g, verdict='grade')}." for claim, g in v3.groupby("claim", sort=False)]
+    lines.append("  - Protocol v2 (δ = 1% of zero's loss; superseded by v3, kept for comparison):")
     for claim in CLAIMS:
         rows = main[main["claim"] == claim]
         if len(rows):
-            lines.append(f"  - **{claim}**: {by_verdict(rows)}.")
+            lines.append(f"    - **{claim}**: {by_verdict(rows)}.")
     gen = pool[(pool["claim"] == "C1-generalize") & (pool["subset"] == "all")] if len(pool) else pool
     if len(gen):
-        lines.append(f"  - Test-loss effect against zero pooled over {int(gen['k'].max())} datasets (% of zero's loss): "
+        lines.append(f"    - Test-loss effect against zero pooled over {int(gen['k'].max())} datasets (% of zero's loss): "
                      + ", ".join(f"{r.a} {effect(r.estimate, r.ci_low, r.ci_high)}" for r in gen.itertuples()) + ".")
     if len(reg) and "mde_pct_test" in reg:
         lo, hi = reg["mde_pct_test"].min(), reg["mde_pct_test"].max()
-        lines.append(f"  - Smallest detectable test-loss effect per dataset: {lo:.2f}% to {hi:.2f}% of zero's loss.")
+        lines.append(f"    - Smallest detectable test-loss effect per dataset: {lo:.2f}% to {hi:.2f}% of zero's loss.")
     return lines
