@@ -25,7 +25,7 @@ def run(tmp_path, *args, timeout=240):
     [
         (["init_state=learnt"], "error: unknown init_state 'learnt'; valid choices: adaptive, encoder, learned, learned_noisy, noisy, zero"),
         (["-m", "data=synthetic_short,shakespeare"], "error: unknown data 'shakespeare'; valid choices:"),
-        (["init_state.noise_std=-1"], "error: init_state.noise_std=-1.0 is not allowed; valid: >= 0"),
+        (["init_state.noise_std=-1"], "error: init_state: noise_std must be a non-negative finite number, got -1.0"),
         (["trainer.batch_size=0"], "error: trainer.batch_size=0 is not allowed; valid: >= 1"),
     ],
 )

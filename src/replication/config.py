@@ -20,6 +20,9 @@ from . import schema  # noqa: F401 - registers train_schema in Hydra's ConfigSto
 from .schema import ConfigError, validate
 
 PASS_THROUGH_FLAGS = ("-m", "--multirun")
+# Set by precheck for the sweeper in the same process: the swept keys that get a path segment
+# (None: no precheck ran; the sweeper then works it out itself).
+SWEPT_OUTSIDE_PATH: list[str] | None = None
 
 
 def group_choices(conf_dir: Path) -> dict[str, list[str]]:
@@ -89,6 +92,23 @@ def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool) -> tuple[list[str]
     return fixed, swept
 
 
+def outside_path(dirs: dict[str, list[Path]]) -> list[str]:
+    """The swept keys that the run directory does not tell apart: ``dirs[key]`` holds the
+    directory of each of the key's values (the other keys at their first value); a key whose
+    values share a directory gets its own path segment (:func:`path_segment`)."""
+    return [key.lstrip("+~") for key, paths in dirs.items() if len(set(paths)) < len(paths)]
+
+
+def path_segment(job: list[str], keys: list[str]) -> str:
+    """``"trainer.lr=0.01,data.path=%2Fx%2Fa.npz/"`` for a job's overrides of ``keys`` ("" for none),
+    as Hydra's ``override_dirname`` writes them; a value is URL-quoted so it stays one plain name."""
+    from urllib.parse import quote
+
+    values = dict(o.lstrip("+~").split("=", 1) for o in job if "=" in o)
+    parts = [f"{k}={quote(values[k], safe='-_.+:@')}" for k in keys if k in values]
+    return ",".join(parts) + "/" if parts else ""
+
+
 def _expandable(o) -> bool:
     """A sweep whose values can be listed here (globs need the group's options: left to Hydra)."""
     from hydra.core.override_parser.types import ValueType
@@ -153,10 +173,13 @@ def precheck(argv: list[str], conf_dir: Path, *, out=print) -> int | None:
             multirun = len(args) != len(argv) or base.hydra.mode == "MULTIRUN"
             fixed, swept = _sweeps(user, base, multirun)
             firsts = [v[0] for v in swept.values()]
+            dirs = {}
             for key, values in swept.items():
                 others = [f for f in firsts if not f.split("=", 1)[0].lstrip("+") == key.lstrip("+")]
-                for v in values[1:]:
-                    _job_config(fixed + others + [v])
+                dirs[key] = [output_dir(base, multirun)]
+                dirs[key] += [output_dir(_job_config(fixed + others + [v]), multirun) for v in values[1:]]
+            global SWEPT_OUTSIDE_PATH
+            SWEPT_OUTSIDE_PATH = outside_path(dirs)
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -2,7 +2,8 @@
 
 A run's records live in ONE directory: Hydra's output directory when launched through Hydra
 (``hydra.run.dir`` / ``hydra.sweep.dir``+``subdir``; by default
-``<sweeps_root>/<sweep_name>/<data>/<label>/seed=<k>``), else the same default path. Written
+``<sweeps_root>/<sweep_name>/<paths.swept><data>/<label>/seed=<k>``, where ``paths.swept`` names
+the swept keys that the rest does not tell apart), else the same default path. Written
 atomically there: ``config.yaml`` (resolved, headed by the run key), ``metrics.jsonl`` (one line
 per epoch), ``summary.json`` (:class:`~replication.records.Summary`; written last: its presence
 with a matching ``config_hash`` marks the run finished), ``wandb/`` and, while running,
@@ -12,8 +13,9 @@ run resumes. :func:`train` reads as these steps; one epoch's work is
 
 The run key hashes everything that determines the numbers: the config (minus where/how it is
 logged) and the content of the data (:meth:`SequenceDataset.fingerprint`), so a rewritten data file
-is a new run. A directory never holds records of two keys: a run with a new key removes the old
-summary, metrics and checkpoint before it writes anything.
+is a new run. A directory never holds records of two keys (:mod:`replication.rundir`): a sweep
+gives each config its own directory, and a single run with a new key replaces the old records,
+saying so in one line.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from .io import atomic_write_text
 from .model import SequenceModel
-from .records import CHECKPOINT, METRICS, SUMMARY, RunState, Summary, check_summary, write_summary
+from .records import CHECKPOINT, METRICS, SUMMARY, RunState, Summary, write_summary
+from .rundir import default_run_dir, finished, open_run_dir, resolve_run_dir
 from .schema import ConfigError, validate
 from .tracking import make_tracker
 from .trainer import EpochResult, Loop, fit_epoch, make_optimizer, state_rms
 
-__all__ = ["ConfigError", "build_model", "finished", "load_dataset", "train", "validate"]
+__all__ = ["ConfigError", "build_model", "default_run_dir", "finished", "load_dataset", "train", "validate"]
 
 # Keys that change where/how a run is logged but not what it computes.
 NON_SEMANTIC = ("logger", "paths", "sweep_name")
@@ -123,21 +126,6 @@ def build_model(cfg: DictConfig, dataset) -> SequenceModel:
     return model
 
 
-def default_run_dir(cfg: DictConfig, data_name: str) -> Path:
-    return Path(cfg.paths.sweep_dir) / data_name / str(cfg.init_state.label) / f"seed={cfg.seed}"
-
-
-def resolve_run_dir(cfg: DictConfig, data_name: str, run_dir: str | Path | None = None) -> Path:
-    """``run_dir`` if given, else Hydra's output directory inside a Hydra job, else the default."""
-    if run_dir is not None:
-        return Path(run_dir).absolute()
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return default_run_dir(cfg, data_name).absolute()
-
-
 def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> Summary:
     """Train one run described by ``cfg`` and return its summary (also in ``summary.json``).
 
@@ -154,7 +142,7 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> S
     if done is not None:
         log(f"[skip] {run_dir} already finished ({done['status']})")
         return done
-    open_run_dir(run_dir, key, cfg)
+    open_run_dir(run_dir, key, cfg, log)
     loop = set_up(cfg, dataset)
     state = restore(run_dir, key, loop, log)
     status = "finished"
@@ -170,38 +158,6 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> S
                 status = "early_stopped"
                 break
     return finish(cfg, loop, state, status, rec, log)
-
-
-def finished(run_dir: Path, key: str) -> Summary | None:
-    """The summary of a finished run with this key in ``run_dir``, else None (reads only)."""
-    try:
-        done = json.loads((run_dir / SUMMARY).read_text())
-        check_summary(done)
-    except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is not an object
-        return None
-    return done if done.get("config_hash") == key else None
-
-
-def open_run_dir(run_dir: Path, key: str, cfg: DictConfig) -> None:
-    """Create the run directory, remove another key's records, write ``config.yaml`` headed by the key."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _clear_stale(run_dir, key)
-    atomic_write_text(run_dir / "config.yaml", f"# config_hash: {key}\n" + OmegaConf.to_yaml(cfg, resolve=True))
-
-
-def _clear_stale(run_dir: Path, key: str) -> None:
-    """Remove the records of another key: the summary first (its presence means "finished")."""
-    (run_dir / SUMMARY).unlink(missing_ok=True)
-    ckpt = run_dir / CHECKPOINT
-    if ckpt.exists():
-        try:
-            same = RunState.load(ckpt).config_hash == key
-        except Exception:  # noqa: BLE001 - an unreadable checkpoint is as stale as a foreign one
-            same = False
-        if same:
-            return  # a killed run of this key: its metrics belong to it and it resumes
-        ckpt.unlink()
-    (run_dir / METRICS).unlink(missing_ok=True)
 
 
 def set_up(cfg: DictConfig, dataset) -> Loop:

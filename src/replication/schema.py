@@ -90,6 +90,9 @@ class LoggerConfig:
 class PathsConfig:
     sweeps_root: str = "sweeps"
     sweep_dir: str = "${.sweeps_root}/${sweep_name}"
+    # Set by the sweeper for each job: the swept keys the run directory does not already tell apart,
+    # e.g. "trainer.lr=0.01/" (replication.config.path_segment), so two configs never share one.
+    swept: str = ""
 
 
 @dataclass
