@@ -94,3 +94,19 @@ def test_replacing_a_finished_run_of_another_config_says_so(tmp_path):
 def _no_leftover_precheck_state():
     yield
     config_mod.SWEPT_OUTSIDE_PATH = None
+
+
+def test_a_read_only_sweep_finds_its_runs_in_their_segments(tmp_path, monkeypatch):
+    def cfg(*over):
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+            return compose("train", overrides=[*TINY, f"paths.sweeps_root={tmp_path}/sweeps", *over])
+
+    for lr in ("0.1", "0.2"):
+        train(cfg(f"trainer.lr={lr}", f"paths.swept='trainer.lr={lr}/'"), log=lambda *_: None)
+    monkeypatch.setattr(config_mod, "_writable", lambda p: False)
+    lines = []
+    argv = ["-m", "trainer.lr=0.1,0.2", *TINY, f"paths.sweeps_root={tmp_path}/sweeps"]
+    assert config_mod.precheck(argv, CONF, out=lines.append) == 0
+    assert [x.split()[:2] for x in lines] == [
+        ["[skip]", str(tmp_path / "sweeps" / "dev" / f"trainer.lr={lr}" / "synthetic_short" / "zero" / "seed=0")]
+        for lr in ("0.1", "0.2")]

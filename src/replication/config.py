@@ -211,7 +211,8 @@ def _read_only(root: Path, fixed: list[str], swept: dict, multirun: bool, out) -
     grid = list(itertools.product(*swept.values())) or [()]
     pending = 0
     for combo in grid:
-        cfg = _job_config(fixed + list(combo))
+        segment = path_segment(list(combo), SWEPT_OUTSIDE_PATH or []) if multirun else ""
+        cfg = _job_config(fixed + list(combo) + [f"paths.swept='{segment}'"])
         job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
         run_dir = output_dir(cfg, multirun)
         done = finished(run_dir, run_key(job, load_dataset(job)))
