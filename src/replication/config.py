@@ -215,7 +215,7 @@ def _read_only(root: Path, fixed: list[str], swept: dict, multirun: bool, out) -
         cfg = _job_config(fixed + list(combo) + [f"paths.swept='{segment}'"])
         job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
         run_dir = output_dir(cfg, multirun)
-        done = finished(run_dir, run_key(job, load_dataset(job)))
+        done = finished(run_dir, run_key(job, load_dataset(job, log=lambda *_: None)))
         if done is None:
             pending += 1
         else:

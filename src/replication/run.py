@@ -49,9 +49,10 @@ OFF_VALUES = {"trainer": {"min_epochs": 0, "warmup": 0, "score_from": 0},
 CLEAN_SUBSET_SEED = 0  # the train subset scored with the noise off: the same for every run
 
 
-def load_dataset(cfg: DictConfig):
+def load_dataset(cfg: DictConfig, log=print):
     """Instantiate ``cfg.data``; a loader's error becomes one :class:`ConfigError` line instead of
-    Hydra's multi-line "Error in call to target" block."""
+    Hydra's multi-line "Error in call to target" block. ``log`` gets a line for each option that
+    does not apply to the data (:func:`validate_against_data`)."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
@@ -60,12 +61,15 @@ def load_dataset(cfg: DictConfig):
     except InstantiationException as e:
         cause = e.__cause__ or e
         raise ConfigError(str(cause).strip().splitlines()[0]) from None
-    validate_against_data(cfg, dataset)
+    validate_against_data(cfg, dataset, log)
     return dataset
 
 
-def validate_against_data(cfg: DictConfig, dataset) -> None:
-    """Model/task mismatches and empty splits that only the loaded dataset reveals."""
+def validate_against_data(cfg: DictConfig, dataset, log=print) -> None:
+    """Model/task mismatches, and data on which nothing (meaningful) would be scored, that only the
+    loaded dataset reveals: an empty split, no step left after ``warmup``/``score_from``, a single
+    class or a single token (each would "finish" with loss 0). ``warmup``/``score_from`` on a
+    classify dataset change nothing (its loss sits at the last step): a ``[note]`` line to ``log``."""
     if cfg.model.bidirectional and dataset.task != "classify":
         raise ConfigError(
             f"model.bidirectional=true needs a classify dataset, but {dataset.name} is {dataset.task}"
@@ -76,6 +80,28 @@ def validate_against_data(cfg: DictConfig, dataset) -> None:
             # An empty split would score as loss 0.0 and model selection would always pick epoch 0.
             raise ConfigError(f"dataset {dataset.name}: the {split} split is empty; every run needs "
                               "train, val (model selection) and test (the endpoint) sequences")
+    t = cfg.trainer
+    if dataset.task == "classify":
+        if t.warmup or t.score_from:
+            log(f"[note] trainer.warmup={t.warmup} and trainer.score_from={t.score_from} do not apply to "
+                f"{dataset.name} (classify: the loss is at the last step); they change nothing")
+        classes = dataset.train.labels.unique()
+        if len(classes) < 2:
+            raise ConfigError(f"dataset {dataset.name}: every train sequence has label {int(classes[0])}; "
+                              "a classifier of one class scores loss 0 (needs at least 2 classes)")
+        return
+    for split in ("train", "val", "test"):
+        skip, key = max((int(t.warmup), "warmup"), (int(t.score_from), "score_from")) if split != "train" else (
+            int(t.warmup), "warmup")
+        pairs = (dataset.split(split).lengths - 1).clamp_min(0)  # input/target pairs per sequence
+        if skip and int((pairs - skip).clamp_min(0).sum()) == 0:
+            raise ConfigError(f"trainer.{key}={skip} leaves no step of {dataset.name}'s {split} split to score: "
+                              f"its longest sequence has {int(pairs.max())} steps; valid: {key} < {int(pairs.max())}")
+    values = dataset.train.values
+    if bool((values == values[0]).all()):
+        what = f"token {int(values[0])}" if dataset.task == "lm" else "one value"
+        raise ConfigError(f"dataset {dataset.name}: its train split holds {what} only; "
+                          "there is nothing to predict (the loss would be 0)")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -135,7 +161,7 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> S
     """
     validate(cfg)
     torch.set_num_threads(int(cfg.trainer.threads))
-    dataset = load_dataset(cfg)
+    dataset = load_dataset(cfg, log)
     run_dir = resolve_run_dir(cfg, dataset.name, run_dir)
     key = run_key(cfg, dataset)
     done = finished(run_dir, key)
