@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from .io import atomic_write_text
 from .model import SequenceModel
 from .records import CHECKPOINT, METRICS, SUMMARY, RunState, Summary, write_summary
-from .rundir import default_run_dir, finished, open_run_dir, resolve_run_dir
+from .rundir import default_run_dir, finished, open_run_dir, resolve_run_dir, run_lock
 from .schema import ConfigError, validate
 from .tracking import make_tracker
 from .trainer import EpochResult, Loop, fit_epoch, make_optimizer, state_rms
@@ -155,19 +155,28 @@ def build_model(cfg: DictConfig, dataset) -> SequenceModel:
 def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> Summary:
     """Train one run described by ``cfg`` and return its summary (also in ``summary.json``).
 
-    The steps: check the config and the data, skip a finished run, open the run directory (clearing
-    another key's records), set up the model, restore a killed run, then epoch after epoch train and
-    evaluate (:func:`~replication.trainer.fit_epoch`) and record, and finish with the summary.
+    The steps: check the config and the data, skip a finished run, take the run's lock (another
+    process training the same run is waited for, then its run skipped), open the run directory
+    (clearing another key's records), set up the model, restore a killed run, then epoch after
+    epoch train and evaluate (:func:`~replication.trainer.fit_epoch`) and record, and finish with
+    the summary.
     """
     validate(cfg)
     torch.set_num_threads(int(cfg.trainer.threads))
     dataset = load_dataset(cfg, log)
     run_dir = resolve_run_dir(cfg, dataset.name, run_dir)
     key = run_key(cfg, dataset)
-    done = finished(run_dir, key)
-    if done is not None:
-        log(f"[skip] {run_dir} already finished ({done['status']})")
-        return done
+    done = finished(run_dir, key)  # no lock, no write: a finished read-only sweep only reports
+    if done is None:
+        with run_lock(run_dir, log):
+            done = finished(run_dir, key)  # the process we waited for may have finished it
+            if done is None:
+                return _train(cfg, dataset, run_dir, key, log)
+    log(f"[skip] {run_dir} already finished ({done['status']})")
+    return done
+
+
+def _train(cfg: DictConfig, dataset, run_dir: Path, key: str, log) -> Summary:
     open_run_dir(run_dir, key, cfg, log)
     loop = set_up(cfg, dataset)
     state = restore(run_dir, key, loop, log)

@@ -1,4 +1,4 @@
-"""A run's directory: where it is, whether it is finished, and taking it over for a run.
+"""A run's directory: where it is, whether it is finished, its lock, and taking it over for a run.
 
 A directory never holds records of two run keys: a run with a new key removes the old summary,
 metrics and checkpoint before it writes anything, and says so in one line when a finished run
@@ -8,6 +8,8 @@ metrics and checkpoint before it writes anything, and says so in one line when a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +18,7 @@ from .io import atomic_write_text
 from .records import CHECKPOINT, METRICS, SUMMARY, RunState, Summary, check_summary
 
 CONFIG = "config.yaml"
+LOCK = ".lock"
 
 
 def default_run_dir(cfg: DictConfig, data_name: str) -> Path:
@@ -47,6 +50,27 @@ def _summary(run_dir: Path) -> dict | None:
     except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is not an object
         return None
     return done
+
+
+@contextmanager
+def run_lock(run_dir: Path, log=print) -> Iterator[None]:
+    """Hold ``run_dir``'s lock (creating the directory): a second process training the same run,
+    e.g. an identical sweep started twice, waits here with one ``[wait]`` line instead of training
+    it again. An OS file lock (``filelock``: ``flock``): the kernel drops it when its process dies,
+    even by ``kill -9``, so no stale lock is left; the empty lock file stays and blocks no one."""
+    from filelock import FileLock, Timeout
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"[wait] {run_dir}: another process is training this run; waiting for it")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def open_run_dir(run_dir: Path, key: str, cfg: DictConfig, log=print) -> None:
