@@ -13,8 +13,13 @@ but not, say, two learning rates; two jobs in one directory would replace each o
 each job gets ``paths.swept`` set to ``"<key>=<value>,.../"`` for the swept keys whose values share a
 directory (found by composing each value once: precheck's finding, else done here), as Hydra's
 ``override_dirname`` does, and a sweep over data, strategy and seed keeps its paths.
+
+A sweep that cannot go on stops with one line and exit status 1, not Hydra's traceback: a job that
+hit a full disk (it printed its line and raised :class:`~replication.workers.SweepStop`), Hydra
+itself failing to write a job's ``.hydra/`` files, or a joblib worker killed from outside.
 """
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +42,21 @@ class PrecheckedSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         return None
+
+    def sweep(self, arguments):
+        from replication.workers import RERUN, SweepStop, os_error_line
+
+        try:
+            return super().sweep(arguments)
+        except SweepStop as e:
+            sys.exit(e.args[0] if e.args else 1)
+        except OSError as e:
+            print(f"error: {os_error_line(e)}", file=sys.stderr)
+        except Exception as e:
+            if type(e).__name__ != "TerminatedWorkerError":  # joblib's; named so joblib stays optional
+                raise
+            print(f"error: a sweep worker died (killed from outside?); {RERUN}", file=sys.stderr)
+        sys.exit(1)
 
     def split_arguments(self, overrides, max_batch_size):  # an instance method here: it needs the config
         from replication import config as precheck
