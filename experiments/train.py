@@ -48,6 +48,9 @@ if __name__ == "__main__":
     if status is not None:
         sys.exit(status)
     os.environ["INITSTATE_SWEEP_PID"] = str(os.getpid())
+    # Hydra's argparse takes its flags before the overrides only: `train.py a=1 -m b=1,2` is meant.
+    flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
+    sys.argv[1:] = flags + [a for a in sys.argv[1:] if a not in flags]
     try:
         main()
     except SweepStop as e:

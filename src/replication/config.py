@@ -72,7 +72,8 @@ def composition_error(e: Exception) -> str:
     return f"{first}: {msg}" if key is None and msg not in first else (f"{key}: {msg}" if key else first)
 
 
-def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool) -> tuple[list[str], dict[str, list[str]]]:
+def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool, groups: dict[str, list[str]]
+            ) -> tuple[list[str], dict[str, list[str]]]:
     """Split the overrides into fixed ones and ``{key: [values]}`` of the swept ones (argv and
     the experiment's ``hydra.sweeper.params``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -84,9 +85,9 @@ def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool) -> tuple[list[str]
     given = {o.key_or_group for o in parser.parse_overrides(argv)}
     items = [f"{k}={v}" for k, v in params.items() if k not in given] + list(argv)
     for o, text in zip(parser.parse_overrides(items), items):
-        if multirun and _expandable(o):
+        if multirun and o.is_sweep_override():
             prefix = "+" if o.is_add() else ("++" if o.is_force_add() else "")
-            swept[o.key_or_group] = [f"{prefix}{o.key_or_group}={v}" for v in o.sweep_string_iterator()]
+            swept[o.key_or_group] = [f"{prefix}{o.key_or_group}={v}" for v in _sweep_values(o, groups)]
         else:
             fixed.append(text)
     return fixed, swept
@@ -109,11 +110,25 @@ def path_segment(job: list[str], keys: list[str]) -> str:
     return ",".join(parts) + "/" if parts else ""
 
 
-def _expandable(o) -> bool:
-    """A sweep whose values can be listed here (globs need the group's options: left to Hydra)."""
+def _sweep_values(o, groups: dict[str, list[str]]) -> list[str]:
+    """The values of a sweep override, as the basic sweeper will list them: ``a,b``, ``range()``,
+    ``choice()``, and ``glob()`` over a config group's choices; ``interval()`` (for optimizing
+    sweepers) is a :class:`ConfigError`."""
     from hydra.core.override_parser.types import ValueType
 
-    return o.is_sweep_override() and o.value_type != ValueType.GLOB_CHOICE_SWEEP
+    key = o.key_or_group.lstrip("+~")
+    if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
+        if key not in groups:
+            raise ConfigError(f"{o.input_line}: glob() picks choices of a config group, and {key} is none; "
+                              f"groups: {', '.join(groups)}")
+        values = o.value().filter(groups[key])
+        if not values:
+            raise ConfigError(f"{o.input_line} matches no {key}; valid choices: {', '.join(groups[key])}")
+        return values
+    if not o.is_discrete_sweep():
+        raise ConfigError(f"{o.input_line}: this sweeper runs listed values only; valid: a,b,c, range(start,stop[,step]), "
+                          "choice(a,b,...) or glob(pattern) over a config group (interval() needs an optimizing sweeper)")
+    return list(o.sweep_string_iterator())
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -169,9 +184,10 @@ def precheck(argv: list[str], conf_dir: Path, *, out=print) -> int | None:
     user = [a for a in args if not a.lstrip("+~").startswith("hydra")]
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir)):
         try:
-            base = _job_config(_first_values(args))
+            groups = group_choices(conf_dir)
+            base = _job_config(_first_values(args, groups))
             multirun = len(args) != len(argv) or base.hydra.mode == "MULTIRUN"
-            fixed, swept = _sweeps(user, base, multirun)
+            fixed, swept = _sweeps(user, base, multirun, groups)
             firsts = [v[0] for v in swept.values()]
             dirs = {}
             for key, values in swept.items():
@@ -190,15 +206,23 @@ def precheck(argv: list[str], conf_dir: Path, *, out=print) -> int | None:
         return _read_only(root, fixed + hydra_args, swept, multirun, out)
 
 
-def _first_values(args: list[str]) -> list[str]:
-    """Each ``a=x,y`` or ``a=range(...)`` sweep override cut to its first value."""
+def _first_values(args: list[str], groups: dict[str, list[str]]) -> list[str]:
+    """Each sweep override (``a=x,y``, ``a=range(...)``, ``group=glob(...)``) cut to its first value."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
-    parsed = OverridesParser.create().parse_overrides(args)
+    parser = OverridesParser.create()
+    for text in args:
+        try:
+            parser.parse_override(text)
+        except HydraException:  # the grammar's complaint is a line of token names
+            raise ConfigError(f"cannot parse the override {text!r}; see Hydra's override grammar "
+                              "(hydra.cc/docs/advanced/override_grammar/basic)") from None
+    parsed = parser.parse_overrides(args)
     out = []
     for o, text in zip(parsed, args):
-        if _expandable(o):
-            out.append(f"{text.split('=', 1)[0]}={next(iter(o.sweep_string_iterator()))}")
+        if o.is_sweep_override():
+            out.append(f"{text.split('=', 1)[0]}={_sweep_values(o, groups)[0]}")
         else:
             out.append(text)
     return out
