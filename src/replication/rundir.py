@@ -79,14 +79,19 @@ def open_run_dir(run_dir: Path, key: str, cfg: DictConfig, log=print) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     replaced = _clear_stale(run_dir, key)
     if replaced:
-        log(f"[replace] {run_dir}: {replaced} of another config ({config_changes(run_dir / CONFIG, cfg)}) "
-            "is replaced by this run")
+        if replaced != UNREADABLE:
+            replaced += f" of another config ({config_changes(run_dir / CONFIG, cfg)})"
+        log(f"[replace] {run_dir}: {replaced} is replaced by this run")
     atomic_write_text(run_dir / CONFIG, f"# config_hash: {key}\n" + OmegaConf.to_yaml(cfg, resolve=True))
+
+
+UNREADABLE = "an unreadable checkpoint"
 
 
 def _clear_stale(run_dir: Path, key: str) -> str | None:
     """Remove the records of another key, the summary first (its presence means "finished");
-    returns what they were ("a finished run", "a killed run") or None when nothing was replaced."""
+    returns what they were ("a finished run", "a killed run", :data:`UNREADABLE`) or None when
+    nothing was replaced."""
     old = _summary(run_dir)
     replaced = f"a {old['status']} run" if old is not None and old.get("config_hash") != key else None
     (run_dir / SUMMARY).unlink(missing_ok=True)
@@ -95,7 +100,7 @@ def _clear_stale(run_dir: Path, key: str) -> str | None:
         try:
             same = RunState.load(ckpt).config_hash == key
         except Exception:  # noqa: BLE001 - an unreadable checkpoint is as stale as a foreign one
-            same = False
+            same, replaced = False, replaced or UNREADABLE
         if same:
             return replaced  # a killed run of this key: its metrics belong to it and it resumes
         ckpt.unlink()
