@@ -305,3 +305,34 @@ def test_resume_restores_the_early_stopping_count(tmp_path, monkeypatch):
         run(tmp_path / "b", kill_at=3)  # epochs 0 and 1 done: one epoch without improvement so far
     resumed = run(tmp_path / "b")
     assert (resumed["status"], resumed["epochs_run"], resumed["best_epoch"]) == ("early_stopped", 4, 0)
+
+
+def test_a_resumed_wandb_run_leaves_one_offline_run_with_every_epoch(tmp_path, monkeypatch):
+    """A killed run's offline wandb run would be a second one for `wandb sync` (issue 21, item 11)."""
+    from replication import tracking
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_env"))
+    logged = []
+    real_log = tracking.WandbTracker.log
+    monkeypatch.setattr(tracking.WandbTracker, "log", lambda self, m, step=None: (logged.append(step), real_log(self, m, step)))
+    real = trainer_mod.run_epoch
+    calls = {"n": 0}
+
+    def dying(model, data, split, *a, **kw):
+        if split == "train":
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+        return real(model, data, split, *a, **kw)
+
+    over = ("logger=wandb", "trainer.epochs=3", "trainer.checkpoint_every_s=0")
+    monkeypatch.setattr(trainer_mod, "run_epoch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_of(tmp_path, *over), **quiet)
+    monkeypatch.setattr(trainer_mod, "run_epoch", real)
+    logged.clear()
+    lines = []
+    train(cfg_of(tmp_path, *over), log=lines.append)
+    assert lines[0].startswith("[resume]")
+    assert len(list((run_dir(tmp_path) / "wandb").glob("offline-run-*"))) == 1
+    assert logged == [0, 1, 2]  # the resumed run's wandb run holds the epochs before the kill too

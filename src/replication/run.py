@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,9 +240,15 @@ class Recorder:
     def start(cls, cfg: DictConfig, dataset, run_dir: Path, state: RunState) -> Recorder:
         name = f"{dataset.name}-{cfg.init_state.label}-{cfg.seed}"
         logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
+        if not logger_cfg.get("dir"):
+            # The run's own wandb/ holds only this run's attempts: a killed one's would be a second
+            # offline run for `wandb sync` to upload, so it goes, and its epochs are logged again.
+            shutil.rmtree(run_dir / "wandb", ignore_errors=True)
         logger_cfg["dir"] = logger_cfg.get("dir") or str(run_dir)
         tracker = make_tracker(logger_cfg, group=str(cfg.sweep_name), job_type=str(cfg.init_state.label), name=name,
                                config=OmegaConf.to_container(cfg, resolve=True))
+        for row in state.history:  # a resumed run: the epochs before the kill
+            _log_row(tracker, row)
         t = cfg.trainer
         every = float(t.checkpoint_every_s) if t.checkpoint else None
         return cls(run_dir, name, tracker, _progress(cfg, name, state.epoch + 1), every, time.perf_counter())
@@ -264,7 +271,7 @@ class Recorder:
         else:
             state.bad_epochs += 1
         atomic_write_text(self.run_dir / METRICS, "".join(json.dumps(r) + "\n" for r in state.history))
-        self.tracker.log({k: v for k, v in result.row.items() if k != "epoch" and v is not None}, step=epoch)
+        _log_row(self.tracker, result.row)
         # Saving is a sizeable share of a seconds-long run's time, so it is rate-limited.
         if self.checkpoint_every_s is not None and time.perf_counter() - self.last_save >= self.checkpoint_every_s:
             self.last_save = time.perf_counter()
@@ -272,6 +279,10 @@ class Recorder:
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(train=f"{result.row['train_loss']:.4f}", val=f"{result.row['val_loss']:.4f}")
+
+
+def _log_row(tracker, row: dict) -> None:
+    tracker.log({k: v for k, v in row.items() if k != "epoch" and v is not None}, step=row["epoch"])
 
 
 def finish(cfg: DictConfig, loop: Loop, state: RunState, status: str, rec: Recorder, log) -> Summary:
