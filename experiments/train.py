@@ -8,6 +8,7 @@ A run's records (config.yaml, metrics.jsonl, summary.json, checkpoint, wandb/) g
 output directory; by default ``sweeps/<sweep_name>/<data>/<label>/seed=<k>``.
 """
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -18,13 +19,16 @@ from omegaconf import DictConfig
 
 from replication.config import precheck
 from replication.run import ConfigError, train
-from replication.workers import exit_with_sweep
+from replication.workers import RERUN, SweepStop, exit_with_sweep, os_error_line
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    # A log handler that cannot write (a full disk) drops the record instead of printing a
+    # "--- Logging error ---" block for every line: the job's own error line says what happened.
+    logging.raiseExceptions = False
     if "joblib" in str(HydraConfig.get().launcher.get("_target_", "")).lower():
         exit_with_sweep()  # loky workers would outlive a killed sweep
     try:
@@ -32,12 +36,25 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
+        raise SweepStop(1) from None
     return summary.get("best_val_loss")
 
 
 if __name__ == "__main__":
+    logging.raiseExceptions = False
     status = precheck(sys.argv[1:], CONF)
     if status is not None:
         sys.exit(status)
     os.environ["INITSTATE_SWEEP_PID"] = str(os.getpid())
-    main()
+    # Hydra's argparse takes its flags before the overrides only: `train.py a=1 -m b=1,2` is meant.
+    flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
+    sys.argv[1:] = flags + [a for a in sys.argv[1:] if a not in flags]
+    try:
+        main()
+    except SweepStop as e:
+        sys.exit(e.args[0] if e.args else 1)
+    except KeyboardInterrupt:
+        print(f"interrupted; {RERUN}", file=sys.stderr)
+        sys.exit(130)

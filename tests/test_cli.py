@@ -48,3 +48,10 @@ def test_two_job_multirun(tmp_path, launcher):
     assert all(json.loads(s.read_text())["status"] == "finished" for s in summaries)
     # The deterministic layout: <sweep>/<data>/<strategy>/seed=<k>
     assert summaries[0].parent == tmp_path / "sweeps" / "dev" / "synthetic_short" / "learned" / "seed=0"
+
+
+def test_multirun_flag_after_an_override(tmp_path):
+    """`train.py a=1 -m b=x,y` means a sweep (Hydra's argparse wants -m first: 8 lines of usage)."""
+    p = run(tmp_path, *TINY, "-m", "init_state=zero,learned")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert len(list(tmp_path.rglob("summary.json"))) == 2

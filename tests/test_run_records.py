@@ -255,3 +255,84 @@ def test_collect_reads_only_declared_keys_and_names_a_mistyped_one(tmp_path, cap
     runs, _, _ = collect_mod.collect(tmp_path / "sweeps")
     assert runs.empty
     assert capsys.readouterr().err.strip() == f"skipping {path}: 'best_val_loss' is \"1.2\", not float"
+
+
+def _rows(d):
+    return [{k: v for k, v in json.loads(x).items() if k != "wall_time"} for x in (d / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_corrupted_checkpoint_is_replaced_by_a_fresh_run(tmp_path):
+    """A checkpoint cut short (a full disk, a copy gone wrong) is not resumed from: the run starts
+    afresh, says so in one line, and gives an uninterrupted run's numbers."""
+    train(cfg_of(tmp_path / "a", "trainer.epochs=2"), **quiet)
+    d = run_dir(tmp_path / "b")
+    d.mkdir(parents=True)
+    good = run_dir(tmp_path / "a")
+    (d / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    (d / "metrics.jsonl").write_text('{"epoch": 0, "train_loss": 9.9}\n')  # the broken run's epoch
+    lines = []
+    train(cfg_of(tmp_path / "b", "trainer.epochs=2"), log=lines.append)
+    assert lines[0] == f"[replace] {d}: an unreadable checkpoint is replaced by this run"
+    assert lines[1].startswith("[done]") and len(lines) == 2
+    assert _rows(d) == _rows(good)
+
+
+def test_resume_restores_the_early_stopping_count(tmp_path, monkeypatch):
+    """Killed after two epochs without a better val loss, the run stops where an uninterrupted one
+    does (patience 3: after epoch 3), not 3 epochs after the resume."""
+    real = trainer_mod.run_epoch
+
+    def run(root, kill_at=None):
+        worse, calls = iter(range(1, 100)), {"n": 0}
+
+        def flat_val(model, data, split, *a, **kw):
+            if split == "train":
+                calls["n"] += 1
+                if calls["n"] == kill_at:
+                    raise KeyboardInterrupt
+            out = real(model, data, split, *a, **kw)
+            if split == "val":  # validation gets worse after epoch 0: a flat curve
+                out.loss_sum = float(next(worse)) * max(out.count, 1)
+            return out
+
+        monkeypatch.setattr(trainer_mod, "run_epoch", flat_val)
+        return train(cfg_of(root, "trainer.epochs=20", "trainer.early_stopping=3", "trainer.checkpoint_every_s=0"),
+                     **quiet)
+
+    whole = run(tmp_path / "a")
+    assert (whole["status"], whole["epochs_run"]) == ("early_stopped", 4)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", kill_at=3)  # epochs 0 and 1 done: one epoch without improvement so far
+    resumed = run(tmp_path / "b")
+    assert (resumed["status"], resumed["epochs_run"], resumed["best_epoch"]) == ("early_stopped", 4, 0)
+
+
+def test_a_resumed_wandb_run_leaves_one_offline_run_with_every_epoch(tmp_path, monkeypatch):
+    """A killed run's offline wandb run would be a second one for `wandb sync` (issue 21, item 11)."""
+    from replication import tracking
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_env"))
+    logged = []
+    real_log = tracking.WandbTracker.log
+    monkeypatch.setattr(tracking.WandbTracker, "log", lambda self, m, step=None: (logged.append(step), real_log(self, m, step)))
+    real = trainer_mod.run_epoch
+    calls = {"n": 0}
+
+    def dying(model, data, split, *a, **kw):
+        if split == "train":
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+        return real(model, data, split, *a, **kw)
+
+    over = ("logger=wandb", "trainer.epochs=3", "trainer.checkpoint_every_s=0")
+    monkeypatch.setattr(trainer_mod, "run_epoch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_of(tmp_path, *over), **quiet)
+    monkeypatch.setattr(trainer_mod, "run_epoch", real)
+    logged.clear()
+    lines = []
+    train(cfg_of(tmp_path, *over), log=lines.append)
+    assert lines[0].startswith("[resume]")
+    assert len(list((run_dir(tmp_path) / "wandb").glob("offline-run-*"))) == 1
+    assert logged == [0, 1, 2]  # the resumed run's wandb run holds the epochs before the kill too

@@ -40,6 +40,17 @@ BAD = [
     ("+trainer.foo=1", "unknown config key 'trainer.foo'"),
     ("+extra=1", "unknown config key 'extra'"),
     ("trainer.foo=1", "unknown config key 'trainer.foo'"),
+    # issue 21, items 6 and 7: one line where a traceback was
+    ("init_state=noisy init_state.noise_std=inf", "init_state: noise_std must be a non-negative finite number, got inf"),
+    ("~seed", "seed is part of the schema and cannot be removed (~seed); set it instead, e.g. seed=<value>"),
+    ("-m init_state.noise_std=interval(0,1)", "init_state.noise_std=interval(0,1): this sweeper runs listed values only"),
+    ("trainer.lr=((", "cannot parse the override 'trainer.lr=(('"),
+    ("-m init_state=glob(q*)", "init_state=glob(q*) matches no init_state; valid choices: adaptive, encoder,"),
+    ("-m trainer.lr=glob(q*)", "trainer.lr=glob(q*): glob() picks choices of a config group, and trainer.lr is none"),
+    # the label names the run directory: a path would write outside the sweep
+    ("init_state.label=../../x", "init_state.label='../../x' is not allowed; valid: a plain name"),
+    ("init_state.label=a/b", "init_state.label='a/b' is not allowed; valid: a plain name"),
+    ("init_state.label=..", "init_state.label='..' is not allowed; valid: a plain name"),
 ]
 
 
@@ -55,9 +66,21 @@ def test_bad_value_in_a_sweep_is_caught_before_any_job(capsys):
     assert capsys.readouterr().err.strip() == "error: trainer.lr=-2.0 is not allowed; valid: > 0"
 
 
+def test_a_glob_over_a_group_is_a_sweep(monkeypatch):
+    import replication.config as config_mod
+
+    seen = []
+    real = config_mod._job_config
+    monkeypatch.setattr(config_mod, "_job_config", lambda ov: seen.append(ov) or real(ov))
+    assert precheck(["-m", "init_state=glob(*noisy)", "logger=none"], CONF) is None
+    # the first value composes the base config, the other is checked as a swept value
+    assert [o for ov in seen for o in ov if o.startswith("init_state=")] == ["init_state=learned_noisy", "init_state=noisy"]
+
+
 def test_valid_commands_pass_to_hydra():
     assert precheck(["init_state=learned", "trainer.epochs=3", "init_state.mask=[true,false]"], CONF) is None
     assert precheck(["-m", "experiment=default", "hydra.launcher.n_jobs=2"], CONF) is None
+    assert precheck(["init_state=noisy", "init_state.label=noisy_s0.1", "init_state.noise_std=0.1"], CONF) is None
     assert precheck(["--cfg", "job"], CONF) is None  # Hydra's own modes are left to Hydra
 
 

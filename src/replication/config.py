@@ -20,6 +20,9 @@ from . import schema  # noqa: F401 - registers train_schema in Hydra's ConfigSto
 from .schema import ConfigError, validate
 
 PASS_THROUGH_FLAGS = ("-m", "--multirun")
+# Set by precheck for the sweeper in the same process: the swept keys that get a path segment
+# (None: no precheck ran; the sweeper then works it out itself).
+SWEPT_OUTSIDE_PATH: list[str] | None = None
 
 
 def group_choices(conf_dir: Path) -> dict[str, list[str]]:
@@ -69,7 +72,8 @@ def composition_error(e: Exception) -> str:
     return f"{first}: {msg}" if key is None and msg not in first else (f"{key}: {msg}" if key else first)
 
 
-def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool) -> tuple[list[str], dict[str, list[str]]]:
+def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool, groups: dict[str, list[str]]
+            ) -> tuple[list[str], dict[str, list[str]]]:
     """Split the overrides into fixed ones and ``{key: [values]}`` of the swept ones (argv and
     the experiment's ``hydra.sweeper.params``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -81,19 +85,50 @@ def _sweeps(argv: list[str], cfg: DictConfig, multirun: bool) -> tuple[list[str]
     given = {o.key_or_group for o in parser.parse_overrides(argv)}
     items = [f"{k}={v}" for k, v in params.items() if k not in given] + list(argv)
     for o, text in zip(parser.parse_overrides(items), items):
-        if multirun and _expandable(o):
+        if multirun and o.is_sweep_override():
             prefix = "+" if o.is_add() else ("++" if o.is_force_add() else "")
-            swept[o.key_or_group] = [f"{prefix}{o.key_or_group}={v}" for v in o.sweep_string_iterator()]
+            swept[o.key_or_group] = [f"{prefix}{o.key_or_group}={v}" for v in _sweep_values(o, groups)]
         else:
             fixed.append(text)
     return fixed, swept
 
 
-def _expandable(o) -> bool:
-    """A sweep whose values can be listed here (globs need the group's options: left to Hydra)."""
+def outside_path(dirs: dict[str, list[Path]]) -> list[str]:
+    """The swept keys that the run directory does not tell apart: ``dirs[key]`` holds the
+    directory of each of the key's values (the other keys at their first value); a key whose
+    values share a directory gets its own path segment (:func:`path_segment`)."""
+    return [key.lstrip("+~") for key, paths in dirs.items() if len(set(paths)) < len(paths)]
+
+
+def path_segment(job: list[str], keys: list[str]) -> str:
+    """``"trainer.lr=0.01,data.path=%2Fx%2Fa.npz/"`` for a job's overrides of ``keys`` ("" for none),
+    as Hydra's ``override_dirname`` writes them; a value is URL-quoted so it stays one plain name."""
+    from urllib.parse import quote
+
+    values = dict(o.lstrip("+~").split("=", 1) for o in job if "=" in o)
+    parts = [f"{k}={quote(values[k], safe='-_.+:@')}" for k in keys if k in values]
+    return ",".join(parts) + "/" if parts else ""
+
+
+def _sweep_values(o, groups: dict[str, list[str]]) -> list[str]:
+    """The values of a sweep override, as the basic sweeper will list them: ``a,b``, ``range()``,
+    ``choice()``, and ``glob()`` over a config group's choices; ``interval()`` (for optimizing
+    sweepers) is a :class:`ConfigError`."""
     from hydra.core.override_parser.types import ValueType
 
-    return o.is_sweep_override() and o.value_type != ValueType.GLOB_CHOICE_SWEEP
+    key = o.key_or_group.lstrip("+~")
+    if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
+        if key not in groups:
+            raise ConfigError(f"{o.input_line}: glob() picks choices of a config group, and {key} is none; "
+                              f"groups: {', '.join(groups)}")
+        values = o.value().filter(groups[key])
+        if not values:
+            raise ConfigError(f"{o.input_line} matches no {key}; valid choices: {', '.join(groups[key])}")
+        return values
+    if not o.is_discrete_sweep():
+        raise ConfigError(f"{o.input_line}: this sweeper runs listed values only; valid: a,b,c, range(start,stop[,step]), "
+                          "choice(a,b,...) or glob(pattern) over a config group (interval() needs an optimizing sweeper)")
+    return list(o.sweep_string_iterator())
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -149,14 +184,18 @@ def precheck(argv: list[str], conf_dir: Path, *, out=print) -> int | None:
     user = [a for a in args if not a.lstrip("+~").startswith("hydra")]
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir)):
         try:
-            base = _job_config(_first_values(args))
+            groups = group_choices(conf_dir)
+            base = _job_config(_first_values(args, groups))
             multirun = len(args) != len(argv) or base.hydra.mode == "MULTIRUN"
-            fixed, swept = _sweeps(user, base, multirun)
+            fixed, swept = _sweeps(user, base, multirun, groups)
             firsts = [v[0] for v in swept.values()]
+            dirs = {}
             for key, values in swept.items():
                 others = [f for f in firsts if not f.split("=", 1)[0].lstrip("+") == key.lstrip("+")]
-                for v in values[1:]:
-                    _job_config(fixed + others + [v])
+                dirs[key] = [output_dir(base, multirun)]
+                dirs[key] += [output_dir(_job_config(fixed + others + [v]), multirun) for v in values[1:]]
+            global SWEPT_OUTSIDE_PATH
+            SWEPT_OUTSIDE_PATH = outside_path(dirs)
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -167,15 +206,23 @@ def precheck(argv: list[str], conf_dir: Path, *, out=print) -> int | None:
         return _read_only(root, fixed + hydra_args, swept, multirun, out)
 
 
-def _first_values(args: list[str]) -> list[str]:
-    """Each ``a=x,y`` or ``a=range(...)`` sweep override cut to its first value."""
+def _first_values(args: list[str], groups: dict[str, list[str]]) -> list[str]:
+    """Each sweep override (``a=x,y``, ``a=range(...)``, ``group=glob(...)``) cut to its first value."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
-    parsed = OverridesParser.create().parse_overrides(args)
+    parser = OverridesParser.create()
+    for text in args:
+        try:
+            parser.parse_override(text)
+        except HydraException:  # the grammar's complaint is a line of token names
+            raise ConfigError(f"cannot parse the override {text!r}; see Hydra's override grammar "
+                              "(hydra.cc/docs/advanced/override_grammar/basic)") from None
+    parsed = parser.parse_overrides(args)
     out = []
     for o, text in zip(parsed, args):
-        if _expandable(o):
-            out.append(f"{text.split('=', 1)[0]}={next(iter(o.sweep_string_iterator()))}")
+        if o.is_sweep_override():
+            out.append(f"{text.split('=', 1)[0]}={_sweep_values(o, groups)[0]}")
         else:
             out.append(text)
     return out
@@ -188,10 +235,11 @@ def _read_only(root: Path, fixed: list[str], swept: dict, multirun: bool, out) -
     grid = list(itertools.product(*swept.values())) or [()]
     pending = 0
     for combo in grid:
-        cfg = _job_config(fixed + list(combo))
+        segment = path_segment(list(combo), SWEPT_OUTSIDE_PATH or []) if multirun else ""
+        cfg = _job_config(fixed + list(combo) + [f"paths.swept='{segment}'"])
         job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
         run_dir = output_dir(cfg, multirun)
-        done = finished(run_dir, run_key(job, load_dataset(job)))
+        done = finished(run_dir, run_key(job, load_dataset(job, log=lambda *_: None)))
         if done is None:
             pending += 1
         else:

@@ -2,7 +2,8 @@
 
 A run's records live in ONE directory: Hydra's output directory when launched through Hydra
 (``hydra.run.dir`` / ``hydra.sweep.dir``+``subdir``; by default
-``<sweeps_root>/<sweep_name>/<data>/<label>/seed=<k>``), else the same default path. Written
+``<sweeps_root>/<sweep_name>/<paths.swept><data>/<label>/seed=<k>``, where ``paths.swept`` names
+the swept keys that the rest does not tell apart), else the same default path. Written
 atomically there: ``config.yaml`` (resolved, headed by the run key), ``metrics.jsonl`` (one line
 per epoch), ``summary.json`` (:class:`~replication.records.Summary`; written last: its presence
 with a matching ``config_hash`` marks the run finished), ``wandb/`` and, while running,
@@ -12,14 +13,16 @@ run resumes. :func:`train` reads as these steps; one epoch's work is
 
 The run key hashes everything that determines the numbers: the config (minus where/how it is
 logged) and the content of the data (:meth:`SequenceDataset.fingerprint`), so a rewritten data file
-is a new run. A directory never holds records of two keys: a run with a new key removes the old
-summary, metrics and checkpoint before it writes anything.
+is a new run. A directory never holds records of two keys (:mod:`replication.rundir`): a sweep
+gives each config its own directory, and a single run with a new key replaces the old records,
+saying so in one line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +32,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from .io import atomic_write_text
 from .model import SequenceModel
-from .records import CHECKPOINT, METRICS, SUMMARY, RunState, Summary, check_summary, write_summary
+from .records import CHECKPOINT, METRICS, SUMMARY, RunState, Summary, write_summary
+from .rundir import default_run_dir, finished, open_run_dir, resolve_run_dir, run_lock
 from .schema import ConfigError, validate
 from .tracking import make_tracker
 from .trainer import EpochResult, Loop, fit_epoch, make_optimizer, state_rms
 
-__all__ = ["ConfigError", "build_model", "finished", "load_dataset", "train", "validate"]
+__all__ = ["ConfigError", "build_model", "default_run_dir", "finished", "load_dataset", "train", "validate"]
 
 # Keys that change where/how a run is logged but not what it computes.
 NON_SEMANTIC = ("logger", "paths", "sweep_name")
@@ -42,13 +46,14 @@ NON_SEMANTIC_TRAINER = ("threads", "progress", "checkpoint", "checkpoint_every_s
 # Options added after results were committed: at their off (default) value they leave a run's key
 # unchanged, so finished runs of earlier sweeps stay finished.
 OFF_VALUES = {"trainer": {"min_epochs": 0, "warmup": 0, "score_from": 0},
-              "init_state": {"encoder_steps": 5, "encoder_hidden": 64}}
+              "init_state": {"encoder_steps": 5, "encoder_hidden": 64}, "data": {"max_classes": 10000}}
 CLEAN_SUBSET_SEED = 0  # the train subset scored with the noise off: the same for every run
 
 
-def load_dataset(cfg: DictConfig):
+def load_dataset(cfg: DictConfig, log=print):
     """Instantiate ``cfg.data``; a loader's error becomes one :class:`ConfigError` line instead of
-    Hydra's multi-line "Error in call to target" block."""
+    Hydra's multi-line "Error in call to target" block. ``log`` gets a line for each option that
+    does not apply to the data (:func:`validate_against_data`)."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
@@ -57,12 +62,15 @@ def load_dataset(cfg: DictConfig):
     except InstantiationException as e:
         cause = e.__cause__ or e
         raise ConfigError(str(cause).strip().splitlines()[0]) from None
-    validate_against_data(cfg, dataset)
+    validate_against_data(cfg, dataset, log)
     return dataset
 
 
-def validate_against_data(cfg: DictConfig, dataset) -> None:
-    """Model/task mismatches and empty splits that only the loaded dataset reveals."""
+def validate_against_data(cfg: DictConfig, dataset, log=print) -> None:
+    """Model/task mismatches, and data on which nothing (meaningful) would be scored, that only the
+    loaded dataset reveals: an empty split, no step left after ``warmup``/``score_from``, a single
+    class or a single token (each would "finish" with loss 0). ``warmup``/``score_from`` on a
+    classify dataset change nothing (its loss sits at the last step): a ``[note]`` line to ``log``."""
     if cfg.model.bidirectional and dataset.task != "classify":
         raise ConfigError(
             f"model.bidirectional=true needs a classify dataset, but {dataset.name} is {dataset.task}"
@@ -73,6 +81,28 @@ def validate_against_data(cfg: DictConfig, dataset) -> None:
             # An empty split would score as loss 0.0 and model selection would always pick epoch 0.
             raise ConfigError(f"dataset {dataset.name}: the {split} split is empty; every run needs "
                               "train, val (model selection) and test (the endpoint) sequences")
+    t = cfg.trainer
+    if dataset.task == "classify":
+        if t.warmup or t.score_from:
+            log(f"[note] trainer.warmup={t.warmup} and trainer.score_from={t.score_from} do not apply to "
+                f"{dataset.name} (classify: the loss is at the last step); they change nothing")
+        classes = dataset.train.labels.unique()
+        if len(classes) < 2:
+            raise ConfigError(f"dataset {dataset.name}: every train sequence has label {int(classes[0])}; "
+                              "a classifier of one class scores loss 0 (needs at least 2 classes)")
+        return
+    for split in ("train", "val", "test"):
+        skip, key = max((int(t.warmup), "warmup"), (int(t.score_from), "score_from")) if split != "train" else (
+            int(t.warmup), "warmup")
+        pairs = (dataset.split(split).lengths - 1).clamp_min(0)  # input/target pairs per sequence
+        if skip and int((pairs - skip).clamp_min(0).sum()) == 0:
+            raise ConfigError(f"trainer.{key}={skip} leaves no step of {dataset.name}'s {split} split to score: "
+                              f"its longest sequence has {int(pairs.max())} steps; valid: {key} < {int(pairs.max())}")
+    values = dataset.train.values
+    if bool((values == values[0]).all()):
+        what = f"token {int(values[0])}" if dataset.task == "lm" else "one value"
+        raise ConfigError(f"dataset {dataset.name}: its train split holds {what} only; "
+                          "there is nothing to predict (the loss would be 0)")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -123,38 +153,32 @@ def build_model(cfg: DictConfig, dataset) -> SequenceModel:
     return model
 
 
-def default_run_dir(cfg: DictConfig, data_name: str) -> Path:
-    return Path(cfg.paths.sweep_dir) / data_name / str(cfg.init_state.label) / f"seed={cfg.seed}"
-
-
-def resolve_run_dir(cfg: DictConfig, data_name: str, run_dir: str | Path | None = None) -> Path:
-    """``run_dir`` if given, else Hydra's output directory inside a Hydra job, else the default."""
-    if run_dir is not None:
-        return Path(run_dir).absolute()
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return default_run_dir(cfg, data_name).absolute()
-
-
 def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> Summary:
     """Train one run described by ``cfg`` and return its summary (also in ``summary.json``).
 
-    The steps: check the config and the data, skip a finished run, open the run directory (clearing
-    another key's records), set up the model, restore a killed run, then epoch after epoch train and
-    evaluate (:func:`~replication.trainer.fit_epoch`) and record, and finish with the summary.
+    The steps: check the config and the data, skip a finished run, take the run's lock (another
+    process training the same run is waited for, then its run skipped), open the run directory
+    (clearing another key's records), set up the model, restore a killed run, then epoch after
+    epoch train and evaluate (:func:`~replication.trainer.fit_epoch`) and record, and finish with
+    the summary.
     """
     validate(cfg)
     torch.set_num_threads(int(cfg.trainer.threads))
-    dataset = load_dataset(cfg)
+    dataset = load_dataset(cfg, log)
     run_dir = resolve_run_dir(cfg, dataset.name, run_dir)
     key = run_key(cfg, dataset)
-    done = finished(run_dir, key)
-    if done is not None:
-        log(f"[skip] {run_dir} already finished ({done['status']})")
-        return done
-    open_run_dir(run_dir, key, cfg)
+    done = finished(run_dir, key)  # no lock, no write: a finished read-only sweep only reports
+    if done is None:
+        with run_lock(run_dir, log):
+            done = finished(run_dir, key)  # the process we waited for may have finished it
+            if done is None:
+                return _train(cfg, dataset, run_dir, key, log)
+    log(f"[skip] {run_dir} already finished ({done['status']})")
+    return done
+
+
+def _train(cfg: DictConfig, dataset, run_dir: Path, key: str, log) -> Summary:
+    open_run_dir(run_dir, key, cfg, log)
     loop = set_up(cfg, dataset)
     state = restore(run_dir, key, loop, log)
     status = "finished"
@@ -170,38 +194,6 @@ def train(cfg: DictConfig, *, log=print, run_dir: str | Path | None = None) -> S
                 status = "early_stopped"
                 break
     return finish(cfg, loop, state, status, rec, log)
-
-
-def finished(run_dir: Path, key: str) -> Summary | None:
-    """The summary of a finished run with this key in ``run_dir``, else None (reads only)."""
-    try:
-        done = json.loads((run_dir / SUMMARY).read_text())
-        check_summary(done)
-    except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is not an object
-        return None
-    return done if done.get("config_hash") == key else None
-
-
-def open_run_dir(run_dir: Path, key: str, cfg: DictConfig) -> None:
-    """Create the run directory, remove another key's records, write ``config.yaml`` headed by the key."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _clear_stale(run_dir, key)
-    atomic_write_text(run_dir / "config.yaml", f"# config_hash: {key}\n" + OmegaConf.to_yaml(cfg, resolve=True))
-
-
-def _clear_stale(run_dir: Path, key: str) -> None:
-    """Remove the records of another key: the summary first (its presence means "finished")."""
-    (run_dir / SUMMARY).unlink(missing_ok=True)
-    ckpt = run_dir / CHECKPOINT
-    if ckpt.exists():
-        try:
-            same = RunState.load(ckpt).config_hash == key
-        except Exception:  # noqa: BLE001 - an unreadable checkpoint is as stale as a foreign one
-            same = False
-        if same:
-            return  # a killed run of this key: its metrics belong to it and it resumes
-        ckpt.unlink()
-    (run_dir / METRICS).unlink(missing_ok=True)
 
 
 def set_up(cfg: DictConfig, dataset) -> Loop:
@@ -248,9 +240,15 @@ class Recorder:
     def start(cls, cfg: DictConfig, dataset, run_dir: Path, state: RunState) -> Recorder:
         name = f"{dataset.name}-{cfg.init_state.label}-{cfg.seed}"
         logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
+        if not logger_cfg.get("dir"):
+            # The run's own wandb/ holds only this run's attempts: a killed one's would be a second
+            # offline run for `wandb sync` to upload, so it goes, and its epochs are logged again.
+            shutil.rmtree(run_dir / "wandb", ignore_errors=True)
         logger_cfg["dir"] = logger_cfg.get("dir") or str(run_dir)
         tracker = make_tracker(logger_cfg, group=str(cfg.sweep_name), job_type=str(cfg.init_state.label), name=name,
                                config=OmegaConf.to_container(cfg, resolve=True))
+        for row in state.history:  # a resumed run: the epochs before the kill
+            _log_row(tracker, row)
         t = cfg.trainer
         every = float(t.checkpoint_every_s) if t.checkpoint else None
         return cls(run_dir, name, tracker, _progress(cfg, name, state.epoch + 1), every, time.perf_counter())
@@ -273,7 +271,7 @@ class Recorder:
         else:
             state.bad_epochs += 1
         atomic_write_text(self.run_dir / METRICS, "".join(json.dumps(r) + "\n" for r in state.history))
-        self.tracker.log({k: v for k, v in result.row.items() if k != "epoch" and v is not None}, step=epoch)
+        _log_row(self.tracker, result.row)
         # Saving is a sizeable share of a seconds-long run's time, so it is rate-limited.
         if self.checkpoint_every_s is not None and time.perf_counter() - self.last_save >= self.checkpoint_every_s:
             self.last_save = time.perf_counter()
@@ -281,6 +279,10 @@ class Recorder:
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(train=f"{result.row['train_loss']:.4f}", val=f"{result.row['val_loss']:.4f}")
+
+
+def _log_row(tracker, row: dict) -> None:
+    tracker.log({k: v for k, v in row.items() if k != "epoch" and v is not None}, step=row["epoch"])
 
 
 def finish(cfg: DictConfig, loop: Loop, state: RunState, status: str, rec: Recorder, log) -> Summary:

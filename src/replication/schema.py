@@ -16,6 +16,7 @@ schema to keep in sync). ``init_state`` options are checked by the ``initstate``
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from .model import CELLS
 from .trainer import OPTIMIZERS as OPTIMIZER_CHOICES
 
 LOGGERS = ("wandb", "none")
+LABEL = re.compile(r"[A-Za-z0-9_.+=-]+")
 LOGGER_MODES = ("offline", "online", "disabled")
 
 
@@ -90,6 +92,9 @@ class LoggerConfig:
 class PathsConfig:
     sweeps_root: str = "sweeps"
     sweep_dir: str = "${.sweeps_root}/${sweep_name}"
+    # Set by the sweeper for each job: the swept keys the run directory does not already tell apart,
+    # e.g. "trainer.lr=0.01/" (replication.config.path_segment), so two configs never share one.
+    swept: str = ""
 
 
 @dataclass
@@ -188,6 +193,10 @@ def validate_init_state(s: DictConfig, m: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` (one line) for the first bad value in a composed config."""
+    removed = [f.name for f in fields(TrainConfig) if f.name not in cfg]
+    if removed:
+        raise ConfigError(f"{removed[0]} is part of the schema and cannot be removed (~{removed[0]}); "
+                          f"set it instead, e.g. {removed[0]}=<value>")
     extra = _unknown_keys(OmegaConf.masked_copy(cfg, [k for k in cfg if k not in ("data", "hydra")]), TrainConfig)
     if extra:
         raise ConfigError(f"unknown config key {extra[0]!r} (added with '+'?); it is not part of the schema")
@@ -196,6 +205,10 @@ def validate(cfg: DictConfig) -> None:
     for key in ("hidden_size", "num_layers", "embedding_dim"):
         _check(m[key] >= 1, f"model.{key}", m[key], ">= 1")
     _check(0 <= m.dropout < 1, "model.dropout", m.dropout, "0 <= dropout < 1")
+    label = str(cfg.init_state.label)
+    # The label names the run's directory: a path (../x, a/b) would put the run outside its sweep.
+    _check(bool(LABEL.fullmatch(label)) and label not in (".", ".."), "init_state.label", label,
+           "a plain name of letters, digits and _ . - + = (it names the run directory)")
     validate_init_state(cfg.init_state, m)
     for key in ("batch_size", "eval_batch_size", "epochs", "tbptt", "threads", "max_position", "early_k"):
         _check(t[key] >= 1, f"trainer.{key}", t[key], ">= 1")

@@ -1,7 +1,7 @@
 """A smoke run of the library (NOT the replication): each strategy fits a toy sequence task briefly.
 
-``make reproduce`` runs this until the replication sweep lands; it only shows that every strategy
-trains end to end on this machine and prints its final loss. It tests no claim.
+``make smoke`` runs it: it only shows that every strategy trains end to end on this machine and
+prints its final loss. It tests no claim; the replication is ``make reproduce``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ import torch
 from torch import nn
 
 import initstate
+
+HEADER = ("initstate smoke run: each strategy fits a toy task briefly; this tests no claim "
+          "(the replication is `make reproduce`, the studies `make help`)")
 
 
 def run(init: str, steps: int = 60, seed: int = 0) -> float:
@@ -36,7 +39,7 @@ def run(init: str, steps: int = 60, seed: int = 0) -> float:
 
 def main() -> None:
     torch.set_num_threads(1)
-    print("initstate smoke run — NOT the replication (see the open 'make reproduce' work)")
+    print(HEADER)
     for init in initstate.INIT_CHOICES:
         t0 = time.perf_counter()
         loss = run(init)

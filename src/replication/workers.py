@@ -1,4 +1,4 @@
-"""Sweep workers die with the sweep.
+"""Sweep workers die with the sweep, and a sweep that cannot go on stops with one line.
 
 joblib's loky workers outlive a parent killed with SIGKILL (nothing runs in the parent to stop
 them), and keep training into the sweep directory. The entry point records its pid in
@@ -6,6 +6,11 @@ them), and keep training into the sweep directory. The entry point records its p
 as soon as it is gone. Checkpoints and results are written atomically, so dying mid-epoch
 loses at most that epoch, and a rerun resumes. A job in the entry point's own process (the basic
 launcher), or a run started by hand, never exits this way.
+
+A job that hits an environment error (a full disk, a read-only folder) prints one line
+(:func:`os_error_line`) and raises :class:`SweepStop`, which Hydra's job runner does not catch
+(it is not an ``Exception``), so the sweeper (``hydra/sweeper=prechecked``) stops the whole sweep
+cleanly instead of failing every later job with a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +20,19 @@ import threading
 import time
 
 _started = False
+RERUN = "rerun to resume (finished runs are kept, killed ones resume)"
+
+
+class SweepStop(BaseException):
+    """Stop the sweep; its one-line reason was already printed. ``args[0]``: the exit status."""
+
+
+def os_error_line(e: OSError) -> str:
+    """``"no space left on device: /sweeps/x/metrics.jsonl; free space, then rerun to resume ..."``."""
+    what = (e.strerror or str(e)).lower()
+    where = f": {e.filename}" if e.filename else ""
+    fix = "free space, then " if e.errno == 28 else ""  # ENOSPC
+    return f"{what}{where}; {fix}{RERUN}"
 
 
 def _alive(pid: int) -> bool:

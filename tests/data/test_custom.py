@@ -442,3 +442,44 @@ def test_empty_val_or_test_split_is_an_error(tmp_path):
     load_error(rnd, "test split is empty.*data.test_fraction", task="forecast", test_fraction=0.0)
     few = write(tmp_path, "few.npz", values=values[:80], lengths=lengths[:2])
     load_error(few, "2 sequences are too few", task="forecast")
+
+
+def test_classify_label_at_or_beyond_max_classes(tmp_path):
+    # num_classes = max label + 1 sizes the output layer: 1e12 tried to allocate 256 TB (issue 21).
+    a = forecast_arrays()
+    path = write(tmp_path, **{**a, "labels": np.array([1, 0, 10**12, 1, 0])})
+    msg = load_error(path, "'labels' has class 1000000000000 at sequence 2", task="classify")
+    assert "data.max_classes=10000" in msg
+    floats = write(tmp_path, "f.npz", **{**a, "labels": np.array([1, 0, 1e12, 1, 0])})
+    load_error(floats, "class 1000000000000(\\.0)? at sequence 2", task="classify")
+    u = write(tmp_path, "u.npz", **{**a, "labels": np.array([1, 2**64 - 1, 0, 1, 0], dtype=np.uint64)})
+    load_error(u, "class 18446744073709551615 at sequence 1", task="classify")
+    # The bound is a setting: max_classes - 1 is fine, max_classes is not.
+    assert custom.load(path=write(tmp_path, "ok.npz", **a), task="classify", max_classes=3).num_classes == 3
+    load_error(write(tmp_path, "ok.npz", **a), "class 2 at sequence 2; .*data.max_classes=2", task="classify",
+               max_classes=2)
+    with pytest.raises(ValueError, match="data.max_classes must be a positive integer"):
+        custom.load(path=path, task="classify", max_classes=0)
+
+
+def test_an_unknown_field_is_an_error_naming_the_known_ones(tmp_path):
+    a = forecast_arrays()
+    split = a.pop("split")
+    path = write(tmp_path, **a, splt=split)  # a misspelt split would have meant a random split
+    load_error(path, "unknown field 'splt'; known fields: values, lengths, labels, split$", task="forecast")
+
+
+def test_yaml_max_classes_default_matches_the_loader_and_keeps_run_keys(tmp_path):
+    import inspect
+
+    from hydra import compose, initialize_config_dir
+
+    from replication.run import config_hash
+
+    cfg = OmegaConf.load(CONF / "custom.yaml")
+    assert cfg.max_classes == inspect.signature(custom.load).parameters["max_classes"].default == 10_000
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF.parent)):
+        over = ["experiment=yours", "data.path=x.npz", "data.task=classify"]
+        # the key of this config before data.max_classes existed: finished runs stay finished
+        assert config_hash(compose("train", overrides=over)) == "e1cf4fd3f97c77e4"
+        assert config_hash(compose("train", overrides=[*over, "data.max_classes=10"])) != "e1cf4fd3f97c77e4"

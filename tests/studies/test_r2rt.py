@@ -6,7 +6,6 @@ import json
 import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -156,17 +155,15 @@ def test_report_has_the_r2rt_section(tmp_path):
 
 
 def test_gpu_benchmark_cpu_rehearsal(tmp_path):
-    t0 = time.perf_counter()
+    # What it measures is checked, not how long it took (a busy machine is no failure: benchmarks time).
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_r2rt.py"), "--device", "cpu", "--tiny",
                         "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    took = time.perf_counter() - t0
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads((tmp_path / "gpu_r2rt.json").read_text())
     assert {"zero", "learned_noisy"} <= set(res["step"]["harness"]) and res["step"]["bare_ms"] > 0
     assert [r["jobs"] for r in res["concurrency"]] == [1, 2] and all(r["tokens_per_s"] > 0 for r in res["concurrency"])
     assert (tmp_path / "gpu_r2rt_steps.csv").exists() and (tmp_path / "gpu_r2rt_jobs.csv").exists()
     assert "harness / bare" in p.stdout
-    assert took < 30, f"the CPU rehearsal took {took:.1f} s"
 
 
 def test_gpu_benchmark_skips_without_cuda(tmp_path):

@@ -18,7 +18,8 @@ File format (``numpy.savez(path, values=..., lengths=..., labels=..., split=...)
   and ``forecast`` (one input/target pair, ``x[:-1]`` predicts ``x[1:]``) and at least 1 for
   ``classify``.
 * ``labels`` (required for ``classify``, ignored otherwise): shape ``(S,)``, non-negative whole
-  numbers, one class per sequence; ``num_classes = labels.max() + 1``.
+  numbers below ``max_classes`` (default 10,000; ``data.max_classes``), one class per sequence;
+  ``num_classes = labels.max() + 1`` sizes the output layer.
 * ``split`` (optional): shape ``(S,)``, each entry ``0``/``1``/``2`` or ``"train"``/``"val"``/
   ``"test"`` (a fixed-width string array, as ``np.array(["train", ...])`` gives; object arrays
   are not read). Without it, a random split seeded by ``seed`` puts ``round(val_fraction * S)``
@@ -26,7 +27,8 @@ File format (``numpy.savez(path, values=..., lengths=..., labels=..., split=...)
   is positive) and the rest in train. No split may be empty: an empty val or test split would be
   scored as loss 0, so ``S >= 3`` and, without ``split``, both fractions must be positive.
 
-Within each split, sequences keep their order in the file. Other keys in the file are ignored.
+Within each split, sequences keep their order in the file. Any other field is an error naming the
+known ones (a misspelt ``split`` would otherwise give a random split without a word).
 For ``regime: stateful`` (few long sequences), a single long recording can be cut into, e.g.,
 three sequences with ``split = [0, 1, 2]`` (train on the start, validate and test on later parts).
 
@@ -50,6 +52,7 @@ import torch
 from .base import REGIMES, TASKS, SequenceDataset, Split
 
 SPLIT_NAMES = ("train", "val", "test")
+FIELDS = ("values", "lengths", "labels", "split")
 F32_MAX = float(np.finfo(np.float32).max)  # ~3.4e38: the model, its inputs and losses are float32
 
 
@@ -67,11 +70,13 @@ def load(
     test_fraction: float = 0.1,
     seed: int = 0,
     max_vocab: int = 1_000_000,
+    max_classes: int = 10_000,
 ) -> SequenceDataset:
     """Read a user's ``.npz`` file (format in the module docstring) into a :class:`SequenceDataset`.
 
     ``max_vocab`` bounds ``vocab_size`` for ``lm`` (every token id must be ``< max_vocab``): one
-    stray huge id would otherwise make the model allocate an embedding of that many rows.
+    stray huge id would otherwise make the model allocate an embedding of that many rows;
+    ``max_classes`` bounds ``num_classes`` for ``classify`` in the same way.
 
     Returns:
         Splits whose ``values`` are ``(N_split,)`` int64 (lm) or ``(N_split, C)`` float32, with
@@ -89,8 +94,9 @@ def load(
             f"need 0 <= val_fraction, test_fraction and val_fraction + test_fraction < 1, "
             f"got {val_fraction}, {test_fraction}"
         )
-    if isinstance(max_vocab, bool) or not isinstance(max_vocab, int) or max_vocab < 1:
-        raise ValueError(f"data.max_vocab must be a positive integer, got {max_vocab!r}")
+    for key, bound in (("max_vocab", max_vocab), ("max_classes", max_classes)):
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+            raise ValueError(f"data.{key} must be a positive integer, got {bound!r}")
     where = f"custom data file {path}"
 
     def fail(msg: str):
@@ -107,6 +113,9 @@ def load(
         if key not in arrays:
             need = f" (needed for task {task!r})" if key == "labels" else ""
             raise fail(f"missing field {key!r}{need}; found: {found}")
+    unknown = [k for k in sorted(arrays) if k not in FIELDS]
+    if unknown:
+        raise fail(f"unknown field {unknown[0]!r}; known fields: {', '.join(FIELDS)}")
 
     values = arrays["values"]
     if values.dtype.kind not in "iuf" or values.ndim not in (1, 2):
@@ -118,7 +127,18 @@ def load(
 
     labels = None
     if task == "classify":
-        labels = _whole(arrays["labels"], "labels", fail)
+        raw_labels = arrays["labels"]
+        # Before the int64 cast (uint64 or float ids beyond int64 would wrap): 1e12 would allocate
+        # an output layer of 1e12 rows.
+        too_big = raw_labels >= max_classes if raw_labels.dtype.kind in "iuf" else np.zeros(0, bool)
+        if too_big.any():
+            i = int(np.argmax(too_big.reshape(-1)))
+            raise fail(
+                f"'labels' has class {raw_labels.reshape(-1)[i]} at sequence {i}; task 'classify' needs "
+                f"every label < data.max_classes={max_classes} (num_classes = max label + 1); remap "
+                "the labels to 0..K-1 or raise data.max_classes"
+            )
+        labels = _whole(raw_labels, "labels", fail)
         if labels.shape != (S,):
             raise fail(f"'labels' has shape {labels.shape} but 'lengths' gives {S} sequences")
         if labels.min() < 0:
