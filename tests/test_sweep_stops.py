@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from hydra_plugins.prechecked_sweeper.prechecked_sweeper import PrecheckedSweeper
-
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "experiments" / "train.py"
 TINY = ["logger=none", "trainer.epochs=3", "trainer.checkpoint_every_s=0", "trainer.progress=false",
@@ -55,13 +53,18 @@ def test_a_full_disk_stops_the_sweep_with_one_line_and_the_rerun_resumes(small_d
 
 
 def _sweeper_raising(monkeypatch, exc):
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    import importlib
+
+    # The current classes: Hydra's plugin scan (a Hydra run earlier in the session) re-imports them.
+    cls = importlib.import_module("hydra_plugins.prechecked_sweeper.prechecked_sweeper").PrecheckedSweeper
+    base = cls.__mro__[1]
 
     def boom(self, arguments):
         raise exc
 
-    monkeypatch.setattr(BasicSweeper, "sweep", boom)
-    return PrecheckedSweeper(max_batch_size=None)
+    monkeypatch.setattr(base, "sweep", boom)
+    sweeper = cls.__new__(cls)  # sweep() needs no state here; __init__ would meet the re-imported base
+    return sweeper
 
 
 def test_hydras_own_write_failing_is_one_line(monkeypatch, capsys):
