@@ -15,6 +15,7 @@ from replication.analysis import endpoints as E
 from replication.analysis import meta, multiplicity, power3, regime_test
 from replication.analysis.fmt import num, table_md
 from replication.analysis.protocol3 import protocol3_text
+from replication.data.base import SequenceDataset
 
 from . import comparisons3 as C3
 
@@ -44,6 +45,8 @@ def baselines(runs: pd.DataFrame) -> pd.DataFrame:
         try:
             data = instantiate(OmegaConf.load(cfgs[0]).data)
         except Exception:  # noqa: BLE001 - a config that cannot rebuild its data (e.g. hand-written): no row
+            continue
+        if not isinstance(data, SequenceDataset):  # a data section without a loader (_target_)
             continue
         b = E.naive_baselines(_sequences(data.split("train")), _sequences(data.split("test")))
         model = float(zero["test_at_best"].mean())
