@@ -198,7 +198,9 @@ def test_a_tiny_run_gives_the_numbers_of_the_harness_before_the_refactor(tmp_pat
         pytest.approx(r, rel=1e-6) for r in PINNED_ROWS]
     written = json.loads((d / "summary.json").read_text())
     assert written == s  # what train() returns is what it wrote
-    assert sorted(written) == sorted([*PINNED_SUMMARY, "wall_time"])
+    # protocol v3 added the test profile and the per-position counts (checked against a torch twin
+    # in test_training_pinned); every key of the refactor's pin keeps its value
+    assert sorted(written) == sorted([*PINNED_SUMMARY, "wall_time", "test_position_profile", "position_counts"])
     for key, want in PINNED_SUMMARY.items():
         close = isinstance(want, float) or key in ("position_profile", "state_rms")
         assert written[key] == (pytest.approx(want, rel=1e-6) if close else want), key

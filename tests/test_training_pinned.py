@@ -177,12 +177,16 @@ def test_position_profile_is_the_mean_loss_at_each_step(tmp_path):
                                            "trainer.max_position=14"])
     data = load_dataset(cfg, log=lambda *_: None)
     loop = set_up(cfg, data)
-    profile = fit_epoch(loop, 0, None, 0.0).best["position_profile"]
+    best = fit_epoch(loop, 0, None, 0.0).best
     twin, head = torch_twin(loop.model.eval())
-    sums, counts = torch.zeros(14, dtype=torch.float64), torch.zeros(14)
-    with torch.no_grad():
-        for seq in data.val.sequences():  # each sequence alone: x[:-1] predicts x[1:]
-            err = F.mse_loss(head(twin(seq[None, :-1])[0])[0], seq[1:], reduction="none").mean(-1)
-            sums[: len(err)] += err.double()
-            counts[: len(err)] += 1
-    assert profile == [pytest.approx(float(s / c), rel=1e-5) if c else None for s, c in zip(sums, counts)]
+    for split, key in (("val", "position_profile"), ("test", "test_position_profile")):
+        sums, counts = torch.zeros(14, dtype=torch.float64), torch.zeros(14)
+        with torch.no_grad():
+            for seq in data.split(split).sequences():  # each sequence alone: x[:-1] predicts x[1:]
+                err = F.mse_loss(head(twin(seq[None, :-1])[0])[0], seq[1:], reduction="none").mean(-1)
+                sums[: len(err)] += err.double()
+                counts[: len(err)] += 1
+        assert best[key] == [pytest.approx(float(s / c), rel=1e-5) if c else None for s, c in zip(sums, counts)]
+        # position 0's count is the number of sequence starts, here every sequence of the split
+        assert best["position_counts"][split] == [int(c) for c in counts], split
+        assert best["position_counts"][split][0] == len(data.split(split).lengths)

@@ -85,6 +85,8 @@ class BestEpoch(TypedDict, total=False):
     val_early_at_best: float | None  # mean loss over the first early_k steps; None for classify
     test_early_at_best: float | None
     position_profile: list[float | None]  # val loss at step t, t < max_position; [] for classify
+    test_position_profile: list[float | None]  # the same on test (protocol v3; absent in older records)
+    position_counts: dict[str, list[int]]  # {"val"|"test": steps behind each position}; [0] = starts
     val_acc_at_best: float  # classify only
     test_acc_at_best: float  # classify only
 

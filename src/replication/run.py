@@ -47,6 +47,8 @@ NON_SEMANTIC_TRAINER = ("threads", "progress", "checkpoint", "checkpoint_every_s
 # unchanged, so finished runs of earlier sweeps stay finished.
 OFF_VALUES = {"trainer": {"min_epochs": 0, "warmup": 0, "score_from": 0},
               "init_state": {"encoder_steps": 5, "encoder_hidden": 64}, "data": {"max_classes": 10000}}
+# Per-position lists stay in summary.json; the tracker's run summary takes scalars.
+PER_POSITION = ("position_profile", "test_position_profile", "position_counts")
 CLEAN_SUBSET_SEED = 0  # the train subset scored with the noise off: the same for every run
 
 
@@ -300,7 +302,7 @@ def finish(cfg: DictConfig, loop: Loop, state: RunState, status: str, rec: Recor
         "wall_time": state.elapsed, "sizes": data.sizes(), "final_train_loss": last.get("train_loss"),
         "final_train_loss_clean": last.get("train_loss_clean"), **state.best,
     }
-    rec.tracker.summary({k: v for k, v in summary.items() if k != "position_profile"})
+    rec.tracker.summary({k: v for k, v in summary.items() if k not in PER_POSITION})
     rec.tracker.finish(0)
     write_summary(rec.run_dir / SUMMARY, summary)
     (rec.run_dir / CHECKPOINT).unlink(missing_ok=True)

@@ -59,6 +59,10 @@ class EpochStats:
         mean = self.profile_sum / self.profile_count.clamp_min(1)
         return [m if c > 0 else None for m, c in zip(mean.tolist(), self.profile_count.tolist())]
 
+    def counts(self) -> list[int]:
+        """Steps behind each profile entry: at ``t = 0``, the number of sequence starts."""
+        return [] if self.profile_sum is None else [int(c) for c in self.profile_count.tolist()]
+
 
 def initial_state(model: SequenceModel, batch: Batch):
     """The strategy's state for every row of a truncated-BPTT chunk; a data-conditioned strategy
@@ -216,7 +220,11 @@ def fit_epoch(loop: Loop, epoch: int, best_val_loss: float | None, elapsed: floa
         return EpochResult(row, seconds=seconds)
     best = {"best_epoch": epoch, "best_val_loss": va.loss, "test_at_best": te.loss, "train_at_best": tr.loss,
             "train_clean_at_best": cl.loss, "gap_at_best": va.loss - cl.loss, "val_early_at_best": row.get("val_early"),
-            "test_early_at_best": row.get("test_early"), "position_profile": va.profile()[: int(t.max_position)]}
+            "test_early_at_best": row.get("test_early"), "position_profile": va.profile()[: int(t.max_position)],
+            # v3: the early window follows the effect's persistence, read on validation and scored on
+            # test, weighted by the steps behind each position; position 0's count is the starts.
+            "test_position_profile": te.profile()[: int(t.max_position)],
+            "position_counts": {"val": va.counts()[: int(t.max_position)], "test": te.counts()[: int(t.max_position)]}}
     if classify:
         best.update(val_acc_at_best=va.accuracy, test_acc_at_best=te.accuracy)
     return EpochResult(row, best, seconds=seconds)

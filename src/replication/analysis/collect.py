@@ -11,7 +11,9 @@ auc_train_in_training (secondary), auc_epochs (the common horizon E of the two a
 epochs_to_zero_final, accuracies (classify), wall_time, train_sequences, train_steps, noise_std (σ of
 the noisy strategies), state_rms_h/_c (RMS of the state over the validation data, final model), run_dir.
 ``curves``: one row per run and epoch: the key columns + every key of ``metrics.jsonl``.
-``profiles``: one row per run and step index t: mean val loss at step t at the best epoch.
+``profiles``: one row per run and step index t at the best epoch: ``loss`` (mean val loss at step t),
+``count`` (val steps behind it), ``test_loss`` and ``test_count`` (the same on test; NaN in records
+older than protocol v3). ``runs`` gains ``val_starts``/``test_starts``: the count at t = 0.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ RUN_COLUMNS = [
     "gap_at_best", "val_early_at_best", "test_early_at_best", "early_k", "final_train_loss",
     "final_train_loss_clean", "auc_train_clean", "auc_train_in_training", "auc_epochs", "epochs_to_zero_final",
     "val_acc_at_best", "test_acc_at_best", "wall_time", "train_sequences", "train_steps", "noise_std",
-    "state_rms_h", "state_rms_c", "run_dir",
+    "state_rms_h", "state_rms_c", "val_starts", "test_starts", "run_dir",
 ]
+PROFILE_COLUMNS = KEY + ["position", "loss", "count", "test_loss", "test_count"]
 # summary.json keys (replication.records.Summary) copied as they are (absent -> NaN)
 _COPIED = ["epochs_max", "best_epoch", "best_val_loss", "test_at_best", "train_at_best", "train_clean_at_best",
            "val_early_at_best", "test_early_at_best", "early_k", "final_train_loss", "final_train_loss_clean",
@@ -148,18 +151,37 @@ def collect(sweep_dir: str | Path, skipped: list | None = None) -> tuple[pd.Data
                "state_rms_h": _num(rms.get("h")), "state_rms_c": _num(rms.get("c")),
                "run_dir": str(d), "_clean": [m.get("train_loss_clean") for m in metrics],
                "_in_training": [m.get("train_loss") for m in metrics]}
-        rows.append(row)
         curve_rows += [{**key, **m} for m in metrics]
-        profile = s.get("position_profile") if isinstance(s.get("position_profile"), list) else []
-        prof_rows += [{**key, "position": t, "loss": _num(v)} for t, v in enumerate(profile) if v is not None]
+        positions = _positions(s)
+        row.update(val_starts=positions[0]["count"] if positions else np.nan,
+                   test_starts=positions[0]["test_count"] if positions else np.nan)
+        rows.append(row)
+        prof_rows += [{**key, **p} for p in positions]
     if not rows:
         return pd.DataFrame(columns=RUN_COLUMNS), pd.DataFrame(columns=KEY + ["epoch"]), \
-            pd.DataFrame(columns=KEY + ["position", "loss"])
+            pd.DataFrame(columns=PROFILE_COLUMNS)
     runs = _derived(pd.DataFrame(rows))
     runs = runs[RUN_COLUMNS].sort_values(["dataset", "label", "seed"]).reset_index(drop=True)
     curves = pd.DataFrame(curve_rows) if curve_rows else pd.DataFrame(columns=KEY + ["epoch"])
-    profiles = pd.DataFrame(prof_rows) if prof_rows else pd.DataFrame(columns=KEY + ["position", "loss"])
+    profiles = pd.DataFrame(prof_rows, columns=PROFILE_COLUMNS)
     return runs, curves, profiles
+
+
+def _positions(s: dict) -> list[dict]:
+    """The best epoch's per-position rows of one summary (positions that no val sequence reaches are
+    dropped, as before v3)."""
+    def listed(v) -> list:
+        return v if isinstance(v, list) else []
+
+    val, test = listed(s.get("position_profile")), listed(s.get("test_position_profile"))
+    counts = s.get("position_counts") if isinstance(s.get("position_counts"), dict) else {}
+    vc, tc = listed(counts.get("val")), listed(counts.get("test"))
+
+    def at(xs: list, t: int) -> float:
+        return _num(xs[t]) if t < len(xs) else np.nan
+
+    return [{"position": t, "loss": _num(v), "count": at(vc, t), "test_loss": at(test, t), "test_count": at(tc, t)}
+            for t, v in enumerate(val) if v is not None]
 
 
 def _derived(runs: pd.DataFrame) -> pd.DataFrame:
