@@ -224,3 +224,24 @@ def test_a_study_wide_correction_flips_a_marginal_family():
     ch = U.changed(G.grade_table(pd.DataFrame(rows)))
     assert list(ch.family) == ["A"] and ch.grade_study.iloc[0] == "inconclusive"
     assert DELTA["lm"] == pytest.approx(math.log(1.01))
+
+
+def test_h4_early_uses_the_persistence_window_when_every_member_has_it():
+    """The fixed first-k column says no early effect; the window column carries one. H4-early must be
+    computed from the window column (planted bug caught: the override removed, the grade stays on
+    the fixed-k column); without the column on one member it falls back to the fixed k."""
+    one = np.ones(4)
+    eps = np.array([1e-4, -1e-4, 2e-4, -2e-4])
+    fixed = {k: one + eps for k in ("zero", "learned", "noisy")}
+    window_s = {"zero": one, "learned": one - 0.2 + eps, "noisy": one + eps}  # short: learned −20%
+    window_l = {"zero": one, "learned": one + eps, "noisy": one + eps}
+    r = pd.concat([runs("synthetic_short", "forecast", test_at_best=fixed, test_early_at_best=fixed,
+                        test_early_window=window_s),
+                   runs("synthetic_long", "forecast", test_at_best=fixed, test_early_at_best=fixed,
+                        test_early_window=window_l)])
+    h = row(C.comparisons(r), "H4-early", "learned", "synthetic")
+    assert h.column == "test_early_window"
+    assert h.mean_diff == pytest.approx(-20.0, abs=0.01)
+    r.loc[r["dataset"] == "synthetic_long", "test_early_window"] = np.nan
+    h = row(C.comparisons(r), "H4-early", "learned", "synthetic")
+    assert h.column == "test_early_at_best" and abs(h.mean_diff) < 0.1

@@ -115,6 +115,12 @@ def protocol3_text(alpha: float = ALPHA) -> str:
   says so.
 - **Evaluation sequences.** ≥ {MIN_SYNTHETIC_SEQUENCES} per synthetic evaluation split; early-position
   estimates on fewer than {MIN_STARTS} sequence starts are marked.
+- **Early window** (H4-early). Per dataset it follows the measured persistence of the start effect,
+  not a fixed k: persistence = the number of leading positions after a sequence start at which the
+  paired validation difference to zero (95% t-interval over seeds; the longer-lasting of learned and
+  noisy) excludes 0, window = max(1, persistence). It is read on validation and scored on test (the
+  mean test loss over the window's positions, weighted by the steps behind each), so test never
+  chooses its own window.
 - **Pooling** per task type only (never across loss units): random effects, Hartung–Knapp–Sidik–
   Jonkman interval (t with k − 1 df, never narrower than the DerSimonian–Laird one: Knapp–Hartung's
   ad hoc floor) and a prediction interval (t with k − 2 df, k ≥ 3), descriptive.

@@ -48,7 +48,7 @@ def analyze(sweep: Sweep, out: Path, extensions: Sequence[Extension] = ()) -> li
               "regime_power": reg.merge(pw, on="dataset", how="left"), "pooled": pool,
               "blog_side_by_side": blog_side_by_side(runs)}
     write_tables(out, **tables)
-    v3 = v3_tables(runs, curves)
+    v3 = v3_tables(runs, curves, profiles)
     write_tables(out, **v3)
     figs = [p.name for p in all_figures(runs, curves, profiles, verdict, out / "figures", table, pool)]
     sections = []

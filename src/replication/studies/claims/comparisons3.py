@@ -27,6 +27,17 @@ BASE = ["claim", "family", "dataset", "task", "endpoint", "column", "unit", "a",
 COLUMNS = BASE + G.GRADED + ["est_display", "ci_low_display", "ci_high_display"]
 
 
+# Per-run test loss over the persistence-following early window (claims.v3.with_early_window).
+WINDOW_COLUMN = "test_early_window"
+
+
+def _has(ok: pd.DataFrame, datasets, column: str) -> bool:
+    """Whether every one of ``datasets`` has some value of ``column``."""
+    if column not in ok:
+        return False
+    return all(ok.loc[ok["dataset"] == ds, column].notna().any() for ds in datasets)
+
+
 def _ok(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[~runs["diverged"].astype(bool)] if len(runs) else runs
 
@@ -98,6 +109,8 @@ def _h4(ok: pd.DataFrame, tasks: dict) -> list[dict]:
                 col, kind, delta = E.metric(task, endpoint)
             except ValueError:
                 continue
+            if endpoint == "early" and _has(ok, members, WINDOW_COLUMN):
+                col = WINDOW_COLUMN  # the window that follows the measured persistence (v3 §5)
             for s, expect in (("learned", "lower"), ("noisy", "higher")):
                 eff = []
                 for ds in members:

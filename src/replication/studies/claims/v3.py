@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from replication.analysis import endpoints as E
-from replication.analysis import meta, multiplicity, power3, regime_test
+from replication.analysis import meta, multiplicity, positions, power3, regime_test
 from replication.analysis.fmt import num, table_md
-from replication.analysis.protocol3 import protocol3_text
+from replication.analysis.protocol3 import MIN_STARTS, protocol3_text
 from replication.data.base import SequenceDataset
 
 from . import comparisons3 as C3
@@ -57,8 +57,21 @@ def baselines(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
 
 
-def tables(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def with_early_window(runs: pd.DataFrame, profiles: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(runs + test_early_window, window table)``: each dataset's early window follows the measured
+    persistence of the start effect on validation (:func:`.positions.windows`), and each run's test
+    loss over it is the early endpoint. Records without a test profile leave the column NaN, and
+    the early comparisons then fall back to the fixed first ``early_k`` steps (the report says which)."""
+    if profiles is None or profiles.empty:
+        return runs.assign(test_early_window=np.nan), pd.DataFrame(columns=positions.WINDOW_COLUMNS)
+    win = positions.windows(profiles, runs)
+    w = positions.windowed(profiles, win).rename(columns={"early_window": "test_early_window"})
+    return runs.merge(w, on=["dataset", "label", "seed"], how="left"), win
+
+
+def tables(runs: pd.DataFrame, curves: pd.DataFrame, profiles: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Every v3 table, named as its CSV (``v3_*``)."""
+    runs, win = with_early_window(runs, profiles)
     table = C3.comparisons(runs)
     secondary = C3.comparisons(runs, endpoint="secondary")
     reg = regime_test.classify(curves, runs)
@@ -70,7 +83,8 @@ def tables(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
     verdicts["n_robust"] = verdicts["grade_robust"].notna()
     return {"v3_comparisons": pd.concat([table, secondary], ignore_index=True), "v3_verdicts": verdicts,
             "v3_regime": reg, "v3_pooled": meta.pooled(table), "v3_power": power3.power_table(table),
-            "v3_study_wide": multiplicity.changed(table), "v3_baselines": baselines(runs)}
+            "v3_study_wide": multiplicity.changed(table), "v3_baselines": baselines(runs),
+            "v3_early_window": win}
 
 
 def _grid(v3: pd.DataFrame, v2: pd.DataFrame) -> pd.DataFrame:
@@ -109,6 +123,7 @@ def section(t: dict[str, pd.DataFrame], v2: pd.DataFrame) -> str:
         lines += ["### Forecasting: skill over naive baselines (test MSE)", "",
                   "A dataset where the LSTM barely beats a naive forecaster (skill below 5%) is a weak test of "
                   "any claim.", "", table_md(base), ""]
+    lines += early_window_lines(t.get("v3_early_window"), t["v3_comparisons"])
     lines += ["### Power: minimum detectable effect, equivalence power, seeds needed", "",
               table_md(pw) if len(pw) else "(none)", "",
               "### Pooled per task type (HKSJ interval, prediction interval)", "",
@@ -124,6 +139,24 @@ def section(t: dict[str, pd.DataFrame], v2: pd.DataFrame) -> str:
                                                              for r in robust.itertuples()) + ".") if len(robust)
                                  else " It changes no grade that it can compute.")]
     return "\n".join(lines)
+
+
+def early_window_lines(win: pd.DataFrame | None, table: pd.DataFrame) -> list[str]:
+    """The report's lines on the early window: per dataset, its length, the persistence it follows
+    and the sequence starts behind it; which column H4-early used."""
+    early = table[table["claim"] == "H4-early"] if len(table) else table
+    used = sorted(set(early["column"])) if len(early) else []
+    lines = ["### Early window: follows the measured persistence", ""]
+    if win is None or win.empty:
+        return lines + ["No test position profile in these records (older than v3): H4-early uses the fixed "
+                        "first `early_k` steps.", ""]
+    shown = win.assign(few_starts=win["few_starts"].map({True: f"yes (< {MIN_STARTS})", False: ""}))
+    return lines + [
+        "Per dataset: the number of leading positions at which the paired validation difference to zero "
+        "excludes 0 (the longest-lasting of learned and noisy), the window = max(1, persistence) that the "
+        "test early loss is averaged over, and the sequence starts behind each estimate; an estimate on "
+        f"fewer than {MIN_STARTS} test starts is marked. H4-early used: "
+        + (", ".join(f"`{c}`" for c in used) or "nothing") + ".", "", table_md(shown), ""]
 
 
 def answer_lines(t: dict[str, pd.DataFrame]) -> list[str]:
