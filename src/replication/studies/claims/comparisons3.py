@@ -17,18 +17,16 @@ import pandas as pd
 
 from replication.analysis import endpoints as E
 from replication.analysis import grading as G
+from replication.analysis import paired3 as P3
 from replication.analysis import stats as S
 from replication.analysis.protocol3 import UNITS
 
 from .protocol import BLOG_STRATEGIES, PAIRS
 
-BASE = ["claim", "family", "dataset", "task", "endpoint", "column", "unit", "a", "b", "expect", "exploratory",
-        "n", "mean_diff", "se", "df", "scale", "delta"]
-COLUMNS = BASE + G.GRADED + ["est_display", "ci_low_display", "ci_high_display"]
-
-
+BASE, COLUMNS = P3.BASE, P3.COLUMNS
 # Per-run test loss over the persistence-following early window (claims.v3.with_early_window).
 WINDOW_COLUMN = "test_early_window"
+_ok, _wide, _scale, _diffs = P3.finished, P3.wide, P3.scale, P3.diffs
 
 
 def _has(ok: pd.DataFrame, datasets, column: str) -> bool:
@@ -38,62 +36,17 @@ def _has(ok: pd.DataFrame, datasets, column: str) -> bool:
     return all(ok.loc[ok["dataset"] == ds, column].notna().any() for ds in datasets)
 
 
-def _ok(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[~runs["diverged"].astype(bool)] if len(runs) else runs
-
-
-def _wide(ok: pd.DataFrame, dataset: str, column: str, kind: str) -> pd.DataFrame:
-    """``seed × label`` per-run values of one endpoint on one dataset, in the comparison unit."""
-    g = ok[ok["dataset"] == dataset]
-    if column not in g or g[column].isna().all():
-        return pd.DataFrame()
-    w = g.pivot_table(index="seed", columns="label", values=column, aggfunc="first")
-    return E.values(w, kind)
-
-
-def _scale(w: pd.DataFrame, b: str) -> float:
-    """Zero's mean on the dataset, b's mean where it has no zero run: what a relative unit divides by."""
-    for ref in ("zero", b):
-        if ref in w and w[ref].notna().any():
-            return float(w[ref].mean())
-    return np.nan
-
-
-def _diffs(w: pd.DataFrame, a: str, b: str, kind: str, scale: float) -> np.ndarray:
-    d = (w[a] - w[b]).dropna().to_numpy(dtype=float)
-    return 100.0 * d / abs(scale) if kind == "relative" else d
-
-
-def _unit(task: str, endpoint: str, kind: str) -> str:
-    if endpoint == "secondary" or (kind == "relative" and task != "forecast"):
-        return "% of zero's loss"
-    return UNITS[task]
-
-
 def _pairwise(ok: pd.DataFrame, ds: str, task: str, endpoint: str) -> list[dict]:
-    col, kind, delta = E.metric(task, endpoint)
+    col, kind, _ = E.metric(task, endpoint)
     w = _wide(ok, ds, col, kind)
     if w.empty:
         return []
     labels = set(w.columns)
     others = [x for x in BLOG_STRATEGIES if x in labels] + sorted(labels - set(BLOG_STRATEGIES) - {"zero"})
-    todo = [("C1-generalize", a, "zero", "lower", a not in BLOG_STRATEGIES) for a in others]
-    todo += [("C2", "learned", "noisy", "lower", False), ("C3", "learned_noisy", "learned", "equal", False)]
-    rows = []
-    for claim, a, b, expect, explo in todo:
-        if a not in w or b not in w:
-            continue
-        scale = _scale(w, b) if kind == "relative" else np.nan
-        d = _diffs(w, a, b, kind, scale)
-        if not len(d):
-            continue
-        est, se, df, n = S.paired(d)
-        fam = f"{ds} [{a}]" if explo else ds
-        rows.append({"claim": claim, "family": fam if endpoint == "primary" else f"{fam} ({endpoint})",
-                     "dataset": ds, "task": task, "endpoint": endpoint, "column": col,
-                     "unit": _unit(task, endpoint, kind), "a": a, "b": b, "expect": expect, "exploratory": explo,
-                     "n": n, "mean_diff": est, "se": se, "df": df, "scale": scale, "delta": delta})
-    return rows
+    pairs = [P3.Pair("C1-generalize", a, "zero", "lower", a not in BLOG_STRATEGIES,
+                     f"{ds} [{a}]" if a not in BLOG_STRATEGIES else None) for a in others]
+    pairs += [P3.Pair("C2", "learned", "noisy"), P3.Pair("C3", "learned_noisy", "learned", "equal")]
+    return P3.pairwise(ok, ds, task, pairs, endpoint)
 
 
 def _h4(ok: pd.DataFrame, tasks: dict) -> list[dict]:
@@ -140,11 +93,7 @@ def comparisons(runs: pd.DataFrame, endpoint: str = "primary") -> pd.DataFrame:
             rows += _pairwise(ok, ds, task, endpoint)
     if endpoint == "primary":
         rows += _h4(ok, tasks)
-    t = G.grade_table(pd.DataFrame(rows, columns=BASE))
-    for k, src in (("est_display", "mean_diff"), ("ci_low_display", "ci_low"), ("ci_high_display", "ci_high")):
-        t[k] = [float(E.display(task, x)) if "difference in differences" not in u else x
-                for task, u, x in zip(t["task"], t["unit"], t[src])]
-    return t[COLUMNS].reset_index(drop=True)
+    return P3.graded(rows)
 
 
 def claims(table: pd.DataFrame, regime: pd.DataFrame | None = None) -> pd.DataFrame:
