@@ -36,7 +36,9 @@ class WandbTracker(NullTracker):
             name=name,
             config=config,
             reinit="finish_previous",
-            settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+            # No per-run list of installed packages (0.45 s of a 0.5 s init): the environment is the repo's own
+            # pyproject.toml and environment.yml, the same for every run of a sweep.
+            settings=wandb.Settings(console="off", silent=True, x_disable_stats=True, x_save_requirements=False),
         )
 
     def _safe(self, fn, *args, **kw):

@@ -253,3 +253,24 @@ def test_analyze_noise_writes_every_file_and_section(tmp_path):
     # the CLI entry analyses the same way
     again = analyze("noise", sw, tmp_path / "again")
     assert again["verdicts"] == res["verdicts"]
+
+
+def test_v3_grades_each_sigma_against_its_familys_end_in_the_task_metric():
+    """Forecast MSE, δ = 1% of zero's: noisy σ = 0.1 is −0.05 on a mean of 1.125 (−4.4%): a relevant
+    gain; σ = 1.0 a relevant harm; σ = 0.03 equals zero to 1e-4: negligible. learned_noisy is graded
+    against learned (planted bug caught: the reference swapped to zero makes σ = 0.03 a gain)."""
+    from replication.studies.noise import v3 as V3
+
+    runs, curves = make_runs()
+    runs["task"] = "forecast"
+    t = V3.tables(runs, curves)["v3_noise_comparisons"].set_index(["a", "b"])
+    assert t.loc[("noisy_s0.1", "zero"), "grade"] == "better, relevant"
+    assert t.loc[("noisy_s0.1", "zero"), "mean_diff"] == pytest.approx(-100 * 0.05 / BASE.mean(), abs=1e-3)
+    assert t.loc[("noisy_s1.0", "zero"), "grade"] == "worse, relevant"
+    assert t.loc[("noisy_s0.03", "zero"), "grade"] == "negligible"
+    assert t.loc[("learned_noisy_s0.03", "learned"), "grade"] == "negligible"
+    assert t.loc[("learned_noisy_s1.0", "learned"), "grade"] == "worse, relevant"
+    assert t.loc[("noisy_s0.1", "zero"), "sigma"] == 0.1 and t.loc[("noisy", "zero"), "sigma"] == 0.3
+    # one Holm family per dataset and family: four σ points each, adaptive alone
+    fam = t.reset_index().groupby("family")["a"].count().to_dict()
+    assert fam == {"ds · noisy": 4, "ds · learned_noisy": 4, "ds · adaptive": 1}

@@ -101,7 +101,8 @@ def grade_table(table: pd.DataFrame, by=("claim", "family"), alpha: float = ALPH
     if t.empty:
         return t
     t["p"] = [S.p_two_sided(e, s, d) for e, s, d in zip(t["mean_diff"], t["se"], t["df"])]
-    for _, idx in t.groupby(list(by), sort=False).groups.items():
+    keys = list(by) if len(by) > 1 else by[0]  # a single key gives scalar group keys, as before
+    for _, idx in t.groupby(keys, sort=False).groups.items():
         p = t.loc[idx, "p"].to_numpy(dtype=float)
         t.loc[idx, "p_holm"] = S.holm(p)
         t.loc[idx, "holm_factor"] = S.holm_factors(p)

@@ -11,6 +11,9 @@ from replication.studies.claims.summaries import regime
 
 from .report import effects_figure, positions_figure, render
 from .tables import answer, comparisons, scoring, verdict_records, warmup_check
+from .v3 import answer as v3_answer
+from .v3 import section as v3_section
+from .v3 import tables as v3_tables
 
 
 def analyze(sweep: Sweep, out: Path) -> list[dict]:
@@ -25,10 +28,12 @@ def analyze(sweep: Sweep, out: Path) -> list[dict]:
     table, reg, check = comparisons(runs), regime(runs).drop(columns="in_regime"), warmup_check(runs)
     write_tables(out, runs=runs, curves=sweep.curves, profiles=sweep.profiles, conditioned_comparisons=table,
                  conditioned_regime=reg, conditioned_warmup_check=check)
+    v3 = v3_tables(runs, sweep.curves)
+    write_tables(out, **v3)
     figs = [positions_figure(sweep.profiles, runs, out / "figures"), effects_figure(table, out / "figures")]
     ctx = {"runs": runs, "profiles": sweep.profiles, "table": table, "regime": reg, "check": check,
            "answer": answer(table, check), "figures": [f.name for f in figs if f is not None], "meta": sweep.meta,
-           "skipped": sweep.skipped}
+           "skipped": sweep.skipped, "v3": v3_section(v3), "v3_answer": v3_answer(v3)}
     write_report(out, render(ctx))
     return verdict_records(table)
 

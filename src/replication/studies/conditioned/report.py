@@ -252,6 +252,9 @@ def render(ctx: dict) -> str:
         "Does inferring h0 from a sequence's own first steps (an encoder) beat learning one fixed h0, and beat "
         "simply warming up (not scoring the first steps)?", "",
         "## Arms and scored positions", "", *_arms_md(runs), "", *scoring, "",
+        "## The answer under protocol v3", "", *ctx.get("v3_answer", []), "",
+        ctx.get("v3", ""), "",
+        "# Protocol v2's analysis (superseded by v3, kept beside it)", "",
         "## Protocol", "", *_protocol_md(), "",
         "## The answer", "", *ctx["answer"], "",
         "## Every comparison", "",

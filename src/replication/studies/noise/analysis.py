@@ -9,6 +9,7 @@ from replication.analysis.output import Sweep, write_report, write_tables
 from replication.analysis.sections import missing_section
 
 from . import tables as N
+from . import v3 as V3
 from .report import figures, render, verdict_list
 
 
@@ -20,9 +21,11 @@ def analyze(sweep: Sweep, out: Path) -> list[dict]:
     t = N.tables(sweep.runs, sweep.curves)
     write_tables(out, runs=sweep.runs, curves=sweep.curves, noise_grid=t["grid"], noise_best=t["best"],
                  noise_adaptive=t["adaptive"])
+    v3 = V3.tables(sweep.runs, sweep.curves)
+    write_tables(out, **v3)
     figs = figures(t, sweep.curves, out / "figures")
     write_report(out, render(t, {**sweep.meta, "runs": len(sweep.runs)}, figs, sweep.skipped,
-                             missing_section(sweep.runs)))
+                             missing_section(sweep.runs), (V3.answer(v3), V3.section(v3))))
     return verdict_list(t["grid"])
 
 

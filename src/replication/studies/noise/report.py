@@ -259,8 +259,10 @@ def _adaptive_md(a: pd.DataFrame) -> str:
                                                 "inside noisy's set", "inside learned_noisy's set"]))
 
 
-def render(t: dict, meta: dict, figs: list[Path], skipped: list, missing: str = "") -> str:
+def render(t: dict, meta: dict, figs: list[Path], skipped: list, missing: str = "",
+           v3: tuple[list[str], str] | None = None) -> str:
     """REPORT.md of the study from :func:`.noise.tables`' tables and ``meta`` (command, commit, sweep, wall);
+    ``v3``: (answer lines, section) under protocol v3, printed before v2's analysis;
     ``missing``: the section on the runs a half-finished sweep lacks (:func:`~replication.analysis.sections.missing_section`)."""
     seeds, g, b, a, ans = t["seeds"], t["grid"], t["best"], t["adaptive"], t["answer"]
     n = ", ".join(f"{r.dataset} {r.seeds}" for r in seeds.itertuples())
@@ -269,6 +271,8 @@ def render(t: dict, meta: dict, figs: list[Path], skipped: list, missing: str = 
              "edit by hand, rerun the analysis.*", "",
              f"**Setup.** Command `{meta['command']}`; commit `{meta['commit']}`; sweep `{meta['sweep']}`; sweep wall "
              f"time {meta['sweep_wall']}; {meta['runs']} runs read. Seeds per dataset (complete paired blocks): {n}.", "",
+             *(["## The answer under protocol v3", "", *v3[0], "", v3[1], "",
+                "# Protocol v2's analysis (superseded by v3, kept beside it)", ""] if v3 else []),
              "## Protocol", "", PROTOCOL, "", "## The answer", ""]
     if ans.empty:
         lines.append("No answer: no dataset has a σ > 0 point with a complete block of seeds.")

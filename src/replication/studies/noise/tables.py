@@ -57,6 +57,11 @@ ANSWER_COLUMNS = ["family", "reference", "unit", "datasets", "helps_on", "hurts"
                   "adaptive_in_range", "adaptive_in_set", "text"]
 
 
+def family_of(label: str) -> str:
+    """The label without its ``_s<σ>`` suffix: ``noisy_s0.1`` → ``noisy``."""
+    return _SUFFIX.sub("", str(label))
+
+
 def label_sigma(label: str, strategy: str, noise_std: float) -> float:
     """σ of a run: 0 for zero/learned; else the recorded ``noise_std``, else the label's ``_s<σ>``
     suffix, else the plain labels' 0.3 (records from before ``noise_std`` was kept)."""
@@ -71,7 +76,7 @@ def label_sigma(label: str, strategy: str, noise_std: float) -> float:
 def study_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The study's runs (:data:`STUDY` strategies) with ``sigma`` and ``usable`` (finished, a test loss)."""
     r = runs.copy()
-    strat = [s if s in STUDY else _SUFFIX.sub("", str(lab)) for s, lab in zip(r["strategy"], r["label"])]
+    strat = [s if s in STUDY else family_of(lab) for s, lab in zip(r["strategy"], r["label"])]
     r["strategy"] = strat
     r = r[r["strategy"].isin(STUDY)].copy()
     ns = r["noise_std"] if "noise_std" in r else pd.Series(np.nan, index=r.index)
