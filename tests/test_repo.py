@@ -85,3 +85,51 @@ def test_conf_readme_names_every_yaml_and_every_key():
             assert f"`{name}.{f.name}`" in text, f"{name}.{f.name}"
     for f in dataclasses.fields(schema.ScaleConfig):
         assert f"`{f.name}`" in text, f.name
+
+
+def test_reproduce_passes_args_with_shell_characters_untouched(tmp_path):
+    """``make reproduce ARGS="seed=range(2)"`` once broke in the shell (issue 21, item 11): the
+    parentheses reach the runner as they were typed. The runner is replaced by a script that prints
+    its environment's ARGS and its arguments; set-up is marked done (``-o``), so nothing installs."""
+    import subprocess
+
+    fake = tmp_path / "py"
+    fake.write_text('#!/bin/bash\necho "ARGS=[$ARGS]"; echo "argv=[$*]"\n')
+    fake.chmod(0o755)
+    for args in ("seed=range(2)", "seed='range(2)' trainer.epochs=2", 'init_state.label="a b"'):
+        p = subprocess.run(["make", "-o", ".venv/.installed", "reproduce", "PROFILE=default", f"ARGS={args}",
+                            f"PY={fake}", "JOBS=1"], cwd=ROOT, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert f"ARGS=[{args}]" in p.stdout
+        assert "argv=[-m replication.studies run default --jobs 1]" in p.stdout
+
+
+def _doc_commands():
+    """Every line of a fenced code block in the README and docs/, with its file."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        inside = False
+        for line in path.read_text().splitlines():
+            if line.lstrip().startswith("```"):
+                inside = not inside
+            elif inside:
+                yield path.relative_to(ROOT), line.strip()
+
+
+def test_doc_examples_use_the_venv_python_and_write_outside_the_checkout():
+    """Examples are pasted as they are (issue 21, item 11): a bare ``python`` is not the project's
+    environment, and a file an example writes must not land as an untracked file in the checkout."""
+    # (a bare `pip install` of the library into the reader's own environment is fine)
+    bare = [(p, c) for p, c in _doc_commands() if re.match(r"python3? ", c)]
+    assert not bare, bare
+    written = []
+    for p, c in _doc_commands():
+        written += [(p, m) for m in re.findall(r"np\.savez\('([^']+)'", c)]
+        written += [(p, m) for m in re.findall(r"(?:DATA|RESULTS)=(\S+)", c) if "npz" not in m or "savez" in c]
+    inside = [(p, w) for p, w in written if not w.startswith(("/tmp/", "$", "path/to"))]
+    assert not inside, inside
+
+
+def test_readme_says_where_a_shrunk_run_writes_and_how_to_name_the_folder():
+    """issue 21, item 10: the results-folder option is in the README itself, not only in docs/."""
+    text = (ROOT / "README.md").read_text()
+    assert "results/<study>-<hash>/" in text and "`RESULTS=dir`" in text

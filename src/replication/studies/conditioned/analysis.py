@@ -39,12 +39,18 @@ def analyze(sweep: Sweep, out: Path) -> list[dict]:
 
 
 def findings(results: Path) -> list[str]:
-    """The README's lines: each comparison's verdict per dataset (exploratory)."""
+    """The README's lines: each comparison's v3 grade per dataset, then v2's verdict (exploratory)."""
     from replication.analysis.findings import by_verdict, read
 
-    t = read(results, "conditioned_comparisons")
     lines = [f"- [`results/{results.name}/REPORT.md`](results/{results.name}/REPORT.md) (exploratory; every arm "
              "scored on the same steps):"]
-    for (a, b), g in t.groupby(["a", "b"], sort=False):
-        lines.append(f"  - **{a} vs {b}**: {by_verdict(g)}.")
-    return lines
+    v3 = read(results, "v3_conditioned_comparisons")
+    if len(v3):
+        lines.append("  - Protocol v3 (δ in each task's own metric):")
+        lines += [f"    - **{a} vs {b}**: {by_verdict(g, verdict='grade')}."
+                  for (a, b), g in v3.groupby(["a", "b"], sort=False)]
+    t = read(results, "conditioned_comparisons")
+    lines.append("  - Protocol v2 (δ = 1% of zero's loss; superseded by v3, kept for comparison):" if len(v3) else "")
+    ind = "    " if len(v3) else "  "
+    lines += [f"{ind}- **{a} vs {b}**: {by_verdict(g)}." for (a, b), g in t.groupby(["a", "b"], sort=False)]
+    return [x for x in lines if x]

@@ -37,6 +37,14 @@ def findings(results: Path) -> list[str]:
     g = read(results, "noise_grid")
     lines = [f"- [`results/{results.name}/REPORT.md`](results/{results.name}/REPORT.md): "
              f"σ ∈ {{{', '.join(f'{s:g}' for s in sorted(g['sigma'].unique()))}}} on {g['dataset'].nunique()} datasets."]
+    v3 = read(results, "v3_noise_comparisons")
+    if len(v3):
+        lines.append("  - Protocol v3 (δ in each task's own metric), σ points by grade against their family's σ = 0 end:")
+        for claim, c in v3.groupby("claim", sort=False):
+            parts = [f"{grade}: " + ", ".join(f"{r.dataset} σ={r.sigma:g}" for r in h.itertuples())
+                     for grade, h in c.groupby("grade", sort=False)]
+            lines.append(f"    - **{claim}**: " + "; ".join(parts) + ".")
+        lines.append("  - Protocol v2 (δ = 1% of zero's loss; superseded by v3, kept for comparison):")
     for fam, ref in N.FAMILIES.items():
         pts = g[(g["family"] == fam) & (g["sigma"] > 0)]
         col = f"vs_{ref}"
@@ -48,5 +56,5 @@ def findings(results: Path) -> list[str]:
                 parts.append(f"{verdict}: {text or 'none'}")
             else:
                 parts.append(f"{verdict}: {len(hit)} of {len(pts)} points")
-        lines.append(f"  - **{fam}** against {ref}: " + "; ".join(parts) + ".")
+        lines.append(f"{'    ' if len(v3) else '  '}- **{fam}** against {ref}: " + "; ".join(parts) + ".")
     return lines
