@@ -25,9 +25,9 @@ from .v3 import tables as v3_tables
 Extension = Callable[[Sweep, Path], "tuple[str, dict[str, pd.DataFrame]]"]
 
 
-def v1_table(out: Path) -> pd.DataFrame | None:
-    """v1's verdicts for the report's appendix: ``<out>_v1/verdicts.csv`` when it exists."""
-    path = out.with_name(out.name + "_v1") / "verdicts.csv"
+def earlier_table(out: Path, tag: str = "v1") -> pd.DataFrame | None:
+    """An earlier run's verdicts for the report's appendix: ``<out>_<tag>/verdicts.csv`` when it exists."""
+    path = out.with_name(f"{out.name}_{tag}") / "verdicts.csv"
     return pd.read_csv(path) if path.exists() else None
 
 
@@ -59,7 +59,8 @@ def analyze(sweep: Sweep, out: Path, extensions: Sequence[Extension] = ()) -> li
     ctx = {"runs": runs, "curves": curves, "table": table, "verdicts": verdict, "regime": reg,
            "power": pw, "pooled": pool, "sensitivity": tables["sensitivity"],
            "side": tables["blog_side_by_side"], "meta": sweep.meta, "figures": figs, "skipped": sweep.skipped,
-           "v1": v1_table(Path(sweep.meta.get("out", out))), "extensions": sections,
+           "v1": earlier_table(Path(sweep.meta.get("out", out))),
+           "v2_earlier": earlier_table(Path(sweep.meta.get("out", out)), "v2"), "extensions": sections,
            "v3": v3_section(v3, verdict), "v3_answer": v3_answer(v3)}
     write_report(out, render(ctx))
     return json.loads(verdict.to_json(orient="records"))

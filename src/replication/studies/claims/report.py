@@ -152,24 +152,33 @@ def q5_section(curves: pd.DataFrame, table: pd.DataFrame) -> str:
                       "", table_md(df)])
 
 
-def v1_section(v1: pd.DataFrame | None, verdicts: pd.DataFrame) -> str:
-    if v1 is None or v1.empty or not {"claim", "dataset", "verdict"} <= set(v1.columns):
+V1_TEXT = ("v1 (the rules these results replaced): C1-faster on the in-training loss (noise included), Holm across "
+           "all datasets of a claim, percentile-bootstrap intervals, any significant effect counted (no margin), C1 "
+           "bundled `adaptive`, no regime gate, H4 as one (learned − noisy) contrast. v1 had no `negligible` verdict. "
+           "The v1 verdicts come from a different, earlier sweep (see its own report).")
+V2_TEXT = ("The earlier run's protocol v2 verdicts (`<results>_v2/`, the table v3 was fixed after), beside v2's "
+           "verdicts on this run. This run differs from it by v3's data changes only (20 synthetic_long evaluation "
+           "sequences instead of 2, the test loss scored every epoch), so a changed cell is what those changes and "
+           "fresh training did, with the same v2 rules.")
+
+
+def earlier_section(old: pd.DataFrame | None, verdicts: pd.DataFrame, tag: str = "v1", text: str = V1_TEXT) -> str:
+    """An appendix: an earlier table's verdicts (``tag``) beside this run's v2 verdicts."""
+    if old is None or old.empty or not {"claim", "dataset", "verdict"} <= set(old.columns):
         return ""
+    if "exploratory" in old:
+        old = old[~old["exploratory"].astype(bool)]
     v2 = verdicts[~verdicts["exploratory"].astype(bool)][["claim", "dataset", "verdict"]] if len(verdicts) else \
         pd.DataFrame(columns=["claim", "dataset", "verdict"])
-    both = v1[["claim", "dataset", "verdict"]].merge(v2, on=["claim", "dataset"], how="outer", suffixes=(" v1", " v2"))
-    return "\n".join([
-        "## Appendix: v1 verdicts beside v2", "",
-        "v1 (the rules these results replaced): C1-faster on the in-training loss (noise included), Holm across all "
-        "datasets of a claim, percentile-bootstrap intervals, any significant effect counted (no margin), C1 "
-        "bundled `adaptive`, no regime gate, H4 as one (learned − noisy) contrast. v1 had no `negligible` verdict. "
-        "The v1 verdicts come from a different, earlier sweep (see its own report).", "",
-        table_md(both.fillna("–"))])
+    suffixes = (f" {tag}", " v2") if tag != "v2" else (" v2, earlier run", " v2, this run")
+    both = old[["claim", "dataset", "verdict"]].merge(v2, on=["claim", "dataset"], how="outer", suffixes=suffixes)
+    title = "v2 verdicts of the earlier run beside this run's" if tag == "v2" else f"{tag} verdicts beside v2"
+    return "\n".join([f"## Appendix: {title}", "", text, "", table_md(both.fillna("–"))])
 
 
 def render(ctx: dict) -> str:
     """The whole report from ``ctx``: runs, curves, table, verdicts, regime, power, pooled, sensitivity,
-    side, meta, figures (file names), skipped, v1 (a DataFrame or None), r2rt (its section's markdown, optional)."""
+    side, meta, figures (file names), skipped, v1 and v2_earlier (earlier verdict tables or None), r2rt (its section's markdown, optional)."""
     runs, table, verdicts = ctx["runs"], ctx["table"], ctx["verdicts"]
     meta = ctx["meta"]
     parts = [
@@ -193,7 +202,8 @@ def render(ctx: dict) -> str:
         setup_section(runs, meta), "",
         skipped_section(ctx.get("skipped") or []), "",
         missing_section(runs), "",
-        v1_section(ctx.get("v1"), verdicts), "",
+        earlier_section(ctx.get("v2_earlier"), verdicts, "v2", V2_TEXT), "",
+        earlier_section(ctx.get("v1"), verdicts), "",
     ]
     text = "\n".join(parts)
     while "\n\n\n" in text:  # empty sections leave blank runs

@@ -135,7 +135,7 @@ def section(t: dict[str, pd.DataFrame], v2: pd.DataFrame) -> str:
               "### Pairing-robust endpoint (sensitivity)", "",
               f"Every strategy of a seed scored at zero's median best epoch (chosen without looking at any other "
               f"strategy). {n_rob} of {len(v)} claim rows have it (it needs the test loss at that epoch in every "
-              "run's curve)." + ((" It changes: " + "; ".join(f"{r.claim} on {r.dataset}: {r.grade} → {r.grade_robust}"
+              "run's curve)." + ((" It changes: " + "; ".join(f"{r.claim} on {r.family}: {r.grade} → {r.grade_robust}"
                                                              for r in robust.itertuples()) + ".") if len(robust)
                                  else " It changes no grade that it can compute.")]
     return "\n".join(lines)
