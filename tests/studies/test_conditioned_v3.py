@@ -42,3 +42,17 @@ def test_an_undecided_dataset_is_not_called_no():
               {"zero": z, "learned": z + rng.normal(0, 0.05, 5), "zero_warmup": z,
                "encoder": z + rng.normal(0, 0.05, 5)})
     assert "**treering_windows: undecided.**" in "\n".join(v3.answer(v3.tables(r, pd.DataFrame())))
+
+
+def test_scored_positions_survive_a_reanalysis_without_run_directories(tmp_path):
+    """A runs.csv re-analysed with --from-tables has no config.yaml to read: its own scoring columns
+    are kept (they were lost to NaN before, so the report could not tell which steps were scored)."""
+    from replication.studies.conditioned.tables import SCORING_COLUMNS, scoring
+
+    runs = pd.DataFrame({"run_dir": [str(tmp_path / "gone")] * 2, "strategy": ["zero", "encoder"],
+                         "warmup": [5.0, 0.0], "score_from": [0.0, 5.0], "scored_from": [5.0, 5.0],
+                         "encoder_steps": [np.nan, 5.0]})
+    got = scoring(runs)
+    assert got[SCORING_COLUMNS].fillna(-1).values.tolist() == [[5, 0, 5, -1], [0, 5, 5, 5]]
+    # without the columns (a fresh collect of a folder with no configs) they stay unknown
+    assert scoring(runs[["run_dir", "strategy"]])[SCORING_COLUMNS].isna().all().all()

@@ -55,15 +55,20 @@ def _num(v) -> float:
 def scoring(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` plus :data:`SCORING_COLUMNS` from each run's ``config.yaml``: trainer.warmup,
     trainer.score_from, scored_from = max of the two (the first scored step, 0-based) and
-    init_state.encoder_steps (encoder runs only). NaN where the config is missing or unreadable."""
+    init_state.encoder_steps (encoder runs only). Where the config is missing or unreadable, the
+    row's own values when ``runs`` already has them (a runs.csv re-analysed without its run
+    directories), else NaN."""
     import yaml
 
     rows = []
-    for d, strategy in zip(runs["run_dir"], runs["strategy"]):
+    for i, (d, strategy) in enumerate(zip(runs["run_dir"], runs["strategy"])):
         try:
             cfg = yaml.safe_load((Path(d) / "config.yaml").read_text()) or {}
         except (OSError, yaml.YAMLError):
             cfg = {}
+        if not cfg and set(SCORING_COLUMNS) <= set(runs.columns):
+            rows.append({c: _num(runs[c].iloc[i]) for c in SCORING_COLUMNS})
+            continue
         t = cfg.get("trainer") if isinstance(cfg.get("trainer"), dict) else {}
         s = cfg.get("init_state") if isinstance(cfg.get("init_state"), dict) else {}
         w, f = _num(t.get("warmup", 0 if t else None)), _num(t.get("score_from", 0 if t else None))
