@@ -54,7 +54,8 @@ from torch.nn.utils.rnn import PackedSequence
 
 from .state import State
 from .strategies import STRATEGIES, InitialState, build_strategy
-from .strategies.base import SCRIPT_ERROR, check_keywords, check_qconfig, quantization_left_float
+from .strategies.base import SCRIPT_ERROR, check_qconfig, quantization_left_float
+from .strategies.build import check_keywords
 
 if TYPE_CHECKING:
     # For the type checker only: the mixins are always combined with these torch.nn bases, whose

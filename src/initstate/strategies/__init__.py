@@ -5,7 +5,8 @@ adaptive, encoder, context).
 """
 
 # isort: off
-from .base import BUILTINS, STRATEGIES, InitialState, build_strategy, register
+from .base import BUILTINS, STRATEGIES, InitialState, register
+from .build import build_strategy
 from .zero import Zero
 from .noisy import Noisy
 from .learned import Learned, LearnedNoisy
