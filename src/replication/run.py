@@ -46,7 +46,7 @@ NON_SEMANTIC_TRAINER = ("threads", "progress", "checkpoint", "checkpoint_every_s
 # Options added after results were committed: at their off (default) value they leave a run's key
 # unchanged, so finished runs of earlier sweeps stay finished.
 OFF_VALUES = {"trainer": {"min_epochs": 0, "warmup": 0, "score_from": 0},
-              "init_state": {"encoder_steps": 5, "encoder_hidden": 64}, "data": {"max_classes": 10000}}
+              "init_state": {"encoder_steps": 5, "encoder_hidden": 64}, "data": {"max_classes": 10000, "bos": False}}
 # Per-position lists stay in summary.json; the tracker's run summary takes scalars.
 PER_POSITION = ("position_profile", "test_position_profile", "position_counts")
 CLEAN_SUBSET_SEED = 0  # the train subset scored with the noise off: the same for every run

@@ -193,3 +193,15 @@ def test_yaml_instantiates(texts, name):
     assert (
         omegaconf.OmegaConf.load(ROOT / "conf" / "data" / f"{name}.yaml").max_train_tokens is None
     )
+
+
+def test_bos_prepends_one_new_token_to_every_window(texts, windows):
+    b = sw.load(regime="windows", bos=True)
+    assert b.vocab_size == windows.vocab_size + 1 and b.info["tokens"][-1] == "<bos>"
+    for name in ("train", "val", "test"):
+        plain, with_bos = windows.split(name), b.split(name)
+        assert with_bos.lengths.tolist() == (plain.lengths + 1).tolist()
+        assert all(s[0] == windows.vocab_size and s[1:].tolist() == p.tolist()
+                   for s, p in zip(with_bos.sequences(), plain.sequences()))
+    with pytest.raises(ValueError, match="regime='windows'"):
+        sw.load(regime="stateful", bos=True)

@@ -29,7 +29,7 @@ __all__ = ["config_setting", "incomparable", "missing_runs", "run_setting", "see
 NON_SEMANTIC = ("logger", "paths", "sweep_name")
 NON_SEMANTIC_TRAINER = ("threads", "progress", "checkpoint", "checkpoint_every_s", "eval_batch_size")
 OFF_VALUES = {"trainer": {"min_epochs": 0, "warmup": 0, "score_from": 0},
-              "init_state": {"encoder_steps": 5, "encoder_hidden": 64}, "data": {"max_classes": 10000}}
+              "init_state": {"encoder_steps": 5, "encoder_hidden": 64}, "data": {"max_classes": 10000, "bos": False}}
 _OFF = {f"{g}.{k}": json.dumps(v) for g, offs in OFF_VALUES.items() for k, v in offs.items()}
 ARM = ("init_state", "seed")  # what the compared runs differ in by design
 SHOWN = 6  # differing keys named in the one line

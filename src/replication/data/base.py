@@ -124,6 +124,17 @@ class Split:
     def sequences(self) -> list[Tensor]:
         return list(torch.split(self.values, self.lengths.tolist()))
 
+    def with_bos(self, bos_id: int) -> Split:
+        """Every token sequence with ``bos_id`` prepended: ``(N,)`` -> ``(N + S,)``, each length
+        + 1, labels kept. Position ``t`` of the result is position ``t − 1`` of the original, so a
+        run that scores from position 1 (``trainer.warmup = trainer.score_from = 1``) predicts
+        exactly the original targets, each from the same preceding tokens plus the BOS."""
+        if self.values.dim() != 1 or self.values.dtype != torch.long:
+            raise ValueError("a BOS token is prepended to token sequences (lm) only")
+        bos = torch.full((len(self),), int(bos_id), dtype=torch.long)
+        seqs = [torch.cat([b[None], s]) for b, s in zip(bos, self.sequences())]
+        return Split(torch.cat(seqs) if seqs else self.values, self.lengths + 1, self.labels)
+
     @property
     def total_steps(self) -> int:
         return int(self.lengths.sum())

